@@ -1,0 +1,104 @@
+/* litho: container images for users without root. Global options, then one command. */
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+static int cmd_version(int argc, char **argv, lt_error **err)
+{
+	printf("litho version %s\n", LITHO_VERSION);
+	return CLI_OK;
+}
+
+static int cmd_help(int argc, char **argv, lt_error **err);
+
+static const cli_command commands[] = {
+    {"sif", cmd_sif, "create, inspect and edit SIF files (like siftool)"},
+    {"version", cmd_version, "show the version"},
+    {"help", cmd_help, "show this help"},
+};
+
+static void print_usage(FILE *out)
+{
+	fprintf(out, "Usage: litho [-q|-v|-d] COMMAND [ARGS]\n\nCommands:\n");
+	for (size_t i = 0; i < LT_ARRAY_SIZE(commands); i++)
+		fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
+	fprintf(out, "\nGlobal options:\n"
+		     "  -q, --quiet     only print errors\n"
+		     "  -s, --silent    print nothing, not even errors\n"
+		     "  -v, --verbose   print more about what happens\n"
+		     "  -d, --debug     print debugging information\n"
+		     "      --version   show the version\n");
+}
+
+static int cmd_help(int argc, char **argv, lt_error **err)
+{
+	print_usage(stdout);
+	return CLI_OK;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+	    {"quiet", no_argument, NULL, 'q'},
+	    {"silent", no_argument, NULL, 's'},
+	    {"verbose", no_argument, NULL, 'v'},
+	    {"debug", no_argument, NULL, 'd'},
+	    {"help", no_argument, NULL, 'h'},
+	    {"version", no_argument, NULL, 'V'},
+	    {NULL, 0, NULL, 0},
+	};
+	lt_umask();
+	lt_cleanup_install_signal_handlers();
+
+	int c;
+	while ((c = getopt_long(argc, argv, "+qsvdh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'q':
+			lt_log_set_level(LT_LOG_ERROR);
+			break;
+		case 's':
+			lt_log_set_level(LT_LOG_SILENT);
+			break;
+		case 'v':
+			lt_log_set_level(LT_LOG_VERBOSE);
+			break;
+		case 'd':
+			lt_log_set_level(LT_LOG_DEBUG);
+			break;
+		case 'h':
+			print_usage(stdout);
+			return CLI_OK;
+		case 'V':
+			return cmd_version(0, NULL, NULL);
+		default:
+			print_usage(stderr);
+			return CLI_USAGE;
+		}
+	}
+	if (optind >= argc) {
+		print_usage(stderr);
+		return CLI_USAGE;
+	}
+	const char *name = argv[optind];
+	const cli_command *cmd = NULL;
+	for (size_t i = 0; i < LT_ARRAY_SIZE(commands); i++)
+		if (strcmp(commands[i].name, name) == 0)
+			cmd = &commands[i];
+	if (cmd == NULL) {
+		fprintf(stderr, "litho: error: unknown command '%s'\n", name);
+		print_usage(stderr);
+		return CLI_USAGE;
+	}
+	lt_error *err = NULL;
+	int rc = cmd->run(argc - optind, argv + optind, &err);
+	if (rc != CLI_OK) {
+		if (lt_log_get_level() != LT_LOG_SILENT)
+			lt_error_report(err);
+		if (rc == CLI_USAGE && err == NULL)
+			print_usage(stderr);
+	}
+	lt_error_free(&err);
+	return rc;
+}

@@ -1,0 +1,119 @@
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util.h"
+
+LT_PRINTF(1, 0) static char *vformat(const char *fmt, va_list ap)
+{
+	char *s = NULL;
+	if (vasprintf(&s, fmt, ap) < 0) {
+		fputs("litho: out of memory\n", stderr);
+		abort();
+	}
+	return s;
+}
+
+int lt_error_setv(lt_error **err, int errnum, const char *fmt, va_list ap)
+{
+	if (err == NULL)
+		return -1;
+	char *msg = vformat(fmt, ap);
+	if (errnum != 0) {
+		char *full = lt_strdup_printf("%s: %s", msg, strerror(errnum));
+		free(msg);
+		msg = full;
+	}
+	lt_error_free(err);
+	lt_error *e = lt_xcalloc(1, sizeof(*e));
+	e->errnum = errnum;
+	e->message = msg;
+	*err = e;
+	return -1;
+}
+
+int lt_error_set(lt_error **err, int errnum, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	lt_error_setv(err, errnum, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+int lt_error_wrap(lt_error **err, const char *fmt, ...)
+{
+	if (err == NULL || *err == NULL)
+		return -1;
+	va_list ap;
+	va_start(ap, fmt);
+	char *ctx = vformat(fmt, ap);
+	va_end(ap);
+	char *full = lt_strdup_printf("%s: %s", ctx, (*err)->message);
+	free(ctx);
+	free((*err)->message);
+	(*err)->message = full;
+	return -1;
+}
+
+void lt_error_free(lt_error **err)
+{
+	if (err == NULL || *err == NULL)
+		return;
+	free((*err)->message);
+	free(*err);
+	*err = NULL;
+}
+
+void lt_error_report(const lt_error *err)
+{
+	if (err == NULL)
+		return;
+	fprintf(stderr, "litho: error: %s\n", err->message);
+}
+
+static void oom(void)
+{
+	fputs("litho: out of memory\n", stderr);
+	abort();
+}
+
+void *lt_xmalloc(size_t n)
+{
+	void *p = malloc(n ? n : 1);
+	if (p == NULL)
+		oom();
+	return p;
+}
+
+void *lt_xcalloc(size_t n, size_t size)
+{
+	void *p = calloc(n ? n : 1, size ? size : 1);
+	if (p == NULL)
+		oom();
+	return p;
+}
+
+void *lt_xrealloc(void *p, size_t n)
+{
+	void *q = realloc(p, n ? n : 1);
+	if (q == NULL)
+		oom();
+	return q;
+}
+
+char *lt_xstrdup(const char *s)
+{
+	char *p = strdup(s);
+	if (p == NULL)
+		oom();
+	return p;
+}
+
+char *lt_xstrndup(const char *s, size_t n)
+{
+	char *p = strndup(s, n);
+	if (p == NULL)
+		oom();
+	return p;
+}

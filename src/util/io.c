@@ -1,0 +1,142 @@
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <sys/sendfile.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "util.h"
+
+int lt_pwrite_all(int fd, const void *buf, size_t len, off_t offset, const char *name,
+		  lt_error **err)
+{
+	const char *p = buf;
+	while (len > 0) {
+		ssize_t n = pwrite(fd, p, len, offset);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return lt_error_set(err, errno, "writing %s", name);
+		}
+		p += n;
+		len -= (size_t)n;
+		offset += n;
+	}
+	return 0;
+}
+
+int lt_pread_all(int fd, void *buf, size_t len, off_t offset, const char *name, lt_error **err)
+{
+	char *p = buf;
+	while (len > 0) {
+		ssize_t n = pread(fd, p, len, offset);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return lt_error_set(err, errno, "reading %s", name);
+		}
+		if (n == 0)
+			return lt_error_set(err, 0, "reading %s: unexpected end of file", name);
+		p += n;
+		len -= (size_t)n;
+		offset += n;
+	}
+	return 0;
+}
+
+int lt_write_all(int fd, const void *buf, size_t len, const char *name, lt_error **err)
+{
+	const char *p = buf;
+	while (len > 0) {
+		ssize_t n = write(fd, p, len);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return lt_error_set(err, errno, "writing %s", name);
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+int lt_read_file(const char *path, char **data, size_t *len, lt_error **err)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return lt_error_set(err, errno, "opening %s", path);
+	size_t cap = 4096, n = 0;
+	char *buf = lt_xmalloc(cap + 1);
+	for (;;) {
+		if (n == cap) {
+			cap *= 2;
+			buf = lt_xrealloc(buf, cap + 1);
+		}
+		ssize_t r = read(fd, buf + n, cap - n);
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			int e = errno;
+			free(buf);
+			close(fd);
+			return lt_error_set(err, e, "reading %s", path);
+		}
+		if (r == 0)
+			break;
+		n += (size_t)r;
+	}
+	close(fd);
+	buf[n] = '\0';
+	*data = buf;
+	if (len)
+		*len = n;
+	return 0;
+}
+
+int lt_copy_range_to_fd(int in_fd, off_t in_off, int64_t len, int out_fd, const char *name,
+			lt_error **err)
+{
+	/* sendfile moves the bytes inside the kernel for any output kind (file, pipe, socket). */
+	while (len > 0) {
+		size_t chunk = len > (1 << 30) ? (1 << 30) : (size_t)len;
+		ssize_t n = sendfile(out_fd, in_fd, &in_off, chunk);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EINVAL || errno == ENOSYS)
+				break; /* fall back to read/write below */
+			return lt_error_set(err, errno, "copying data from %s", name);
+		}
+		if (n == 0)
+			return lt_error_set(err, 0, "copying data from %s: unexpected end of file",
+					    name);
+		len -= n;
+	}
+	char *buf = len > 0 ? lt_xmalloc(1 << 20) : NULL;
+	while (len > 0) {
+		size_t chunk = len > (1 << 20) ? (1 << 20) : (size_t)len;
+		if (lt_pread_all(in_fd, buf, chunk, in_off, name, err) < 0 ||
+		    lt_write_all(out_fd, buf, chunk, "output", err) < 0) {
+			free(buf);
+			return -1;
+		}
+		in_off += (off_t)chunk;
+		len -= (int64_t)chunk;
+	}
+	free(buf);
+	return 0;
+}
+
+static mode_t saved_umask;
+static bool umask_read;
+
+mode_t lt_umask(void)
+{
+	/* umask() can only be read by setting it; do it once, before any thread exists. */
+	if (!umask_read) {
+		saved_umask = umask(022);
+		umask(saved_umask);
+		umask_read = true;
+	}
+	return saved_umask;
+}

@@ -1,0 +1,182 @@
+/* util: the pieces every litho module shares.
+ *
+ *  - errors: one error type carried up the stack, each level adding context, printed once at the
+ *    top (lt_error_*);
+ *  - logging with quiet / verbose / debug levels (lt_log_*);
+ *  - small string helpers (lt_strdup_printf, lt_str_*);
+ *  - safe path handling: lexical cleaning and joining that can never leave a root (lt_path_*);
+ *  - SHA-256 through OpenSSL (lt_sha256_*);
+ *  - thin helpers over jansson (lt_json_*);
+ *  - atomic file output: a temporary name beside the target, fsync, rename, and removal of the
+ *    temporary on error and on SIGINT/SIGTERM (lt_atomic_*, lt_cleanup_*).
+ *
+ * Functions that can fail return 0 on success and -1 on failure, filling *err (when err is not
+ * NULL) with a message that names what failed and why. Callers add their own context with
+ * lt_error_wrap() and return -1 again; only main() prints the error.
+ */
+#ifndef LITHO_UTIL_H
+#define LITHO_UTIL_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <signal.h>
+#include <sys/types.h>
+
+#include <jansson.h>
+
+#define LT_PRINTF(a, b)	 __attribute__((format(printf, a, b)))
+#define LT_UNUSED	 __attribute__((unused))
+#define LT_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+/* ---------------------------------------------------------------------------------------------
+ * Errors
+ */
+typedef struct lt_error {
+	int errnum;    /* errno value of the root cause, 0 when there is none */
+	char *message; /* "outer context: inner context: cause" */
+} lt_error;
+
+/* Sets *err to a new error built from fmt; when errnum is not 0, ": strerror(errnum)" is
+ * appended. An existing *err is replaced. Always returns -1. */
+int lt_error_set(lt_error **err, int errnum, const char *fmt, ...) LT_PRINTF(3, 4);
+int lt_error_setv(lt_error **err, int errnum, const char *fmt, va_list ap) LT_PRINTF(3, 0);
+/* Prefixes the message of *err with "context: ". Always returns -1. */
+int lt_error_wrap(lt_error **err, const char *fmt, ...) LT_PRINTF(2, 3);
+void lt_error_free(lt_error **err);
+/* Prints "litho: error: <message>" on stderr. */
+void lt_error_report(const lt_error *err);
+
+/* Out-of-memory is not recoverable anywhere in litho: these abort with a message. */
+void *lt_xmalloc(size_t n);
+void *lt_xcalloc(size_t n, size_t size);
+void *lt_xrealloc(void *p, size_t n);
+char *lt_xstrdup(const char *s);
+char *lt_xstrndup(const char *s, size_t n);
+
+/* ---------------------------------------------------------------------------------------------
+ * Logging (stderr)
+ */
+enum lt_log_level {
+	LT_LOG_SILENT = -1, /* nothing, not even errors (only main's final report is affected) */
+	LT_LOG_ERROR = 0,   /* -q: errors only */
+	LT_LOG_INFO = 1,    /* default: warnings and information */
+	LT_LOG_VERBOSE = 2, /* -v */
+	LT_LOG_DEBUG = 3,   /* -d */
+};
+
+void lt_log_set_level(enum lt_log_level level);
+enum lt_log_level lt_log_get_level(void);
+void lt_warn(const char *fmt, ...) LT_PRINTF(1, 2);
+void lt_info(const char *fmt, ...) LT_PRINTF(1, 2);
+void lt_verbose(const char *fmt, ...) LT_PRINTF(1, 2);
+void lt_debug(const char *fmt, ...) LT_PRINTF(1, 2);
+
+/* ---------------------------------------------------------------------------------------------
+ * Strings
+ */
+char *lt_strdup_printf(const char *fmt, ...) LT_PRINTF(1, 2);
+bool lt_str_has_prefix(const char *s, const char *prefix);
+bool lt_str_has_suffix(const char *s, const char *suffix);
+/* Parses a whole decimal (or 0x hex) integer within [min, max]; -1 with an error naming `what`
+ * when s is empty, has trailing characters or is out of range. */
+int lt_parse_int64(const char *s, int64_t min, int64_t max, const char *what, int64_t *out,
+		   lt_error **err);
+/* Formats like Go's readable sizes used by siftool: "123 B", "27 KiB", "3 MiB". */
+void lt_format_size(int64_t size, char *buf, size_t len);
+
+/* ---------------------------------------------------------------------------------------------
+ * Paths
+ */
+/* Lexically cleans a path the way Go's path.Clean does: collapses "//", removes "." and
+ * resolves ".." against earlier elements. An absolute path stays absolute and ".." never
+ * climbs above "/". Returns a new string ("." for an empty relative result). */
+char *lt_path_clean(const char *path);
+/* Joins a and b with exactly one '/' between them. */
+char *lt_path_join(const char *a, const char *b);
+/* Turns an untrusted (archive) name into a path relative to a root that cannot escape it:
+ * leading '/' and every ".." that would climb above the root are dropped. Returns "" for the
+ * root itself. *clamped is set when anything had to be dropped (the caller reports it). */
+char *lt_path_confine(const char *name, bool *clamped);
+/* Directory part and last element of a cleaned path (like dirname/basename, new strings). */
+char *lt_path_dirname(const char *path);
+const char *lt_path_basename(const char *path);
+
+/* ---------------------------------------------------------------------------------------------
+ * SHA-256
+ */
+#define LT_SHA256_LEN	  32
+#define LT_SHA256_HEX_LEN 64
+
+typedef struct lt_sha256 lt_sha256;
+
+lt_sha256 *lt_sha256_new(void);
+void lt_sha256_update(lt_sha256 *h, const void *data, size_t len);
+/* Writes the digest and frees h. */
+void lt_sha256_final(lt_sha256 *h, uint8_t out[LT_SHA256_LEN]);
+void lt_sha256_free(lt_sha256 *h);
+void lt_sha256_buffer(const void *data, size_t len, uint8_t out[LT_SHA256_LEN]);
+/* hex must hold 65 bytes; writes lowercase hex and a NUL. */
+void lt_hex_encode(const uint8_t *data, size_t len, char *hex);
+/* Formats "sha256:<hex>" into out (72 bytes). */
+void lt_sha256_digest_string(const uint8_t digest[LT_SHA256_LEN], char out[72]);
+
+/* ---------------------------------------------------------------------------------------------
+ * JSON (jansson)
+ */
+/* Parses a JSON document; `what` names it in errors ("manifest of docker://x"). */
+json_t *lt_json_parse(const char *data, size_t len, const char *what, lt_error **err);
+json_t *lt_json_load_file(const char *path, lt_error **err);
+/* Returns the string member `key` of obj, or NULL when absent, null or not a string. */
+const char *lt_json_string(const json_t *obj, const char *key);
+/* Serialises with sorted keys and no extra spaces (stable output); free() the result. */
+char *lt_json_dump_compact(const json_t *value);
+/* Serialises indented like Go's json.MarshalIndent(v, "", "\t"). */
+char *lt_json_dump_indent(const json_t *value, int indent);
+
+/* ---------------------------------------------------------------------------------------------
+ * Files
+ */
+/* Writes all of buf at offset (pwrite loop) / reads exactly len bytes at offset. A short read
+ * (end of file) is an error with errnum 0 that says so. `name` is used in messages. */
+int lt_pwrite_all(int fd, const void *buf, size_t len, off_t offset, const char *name,
+		  lt_error **err);
+int lt_pread_all(int fd, void *buf, size_t len, off_t offset, const char *name, lt_error **err);
+int lt_write_all(int fd, const void *buf, size_t len, const char *name, lt_error **err);
+/* Reads a whole (small) file into a NUL-terminated buffer. */
+int lt_read_file(const char *path, char **data, size_t *len, lt_error **err);
+/* Copies len bytes from in_fd at in_off to out_fd (its current position). */
+int lt_copy_range_to_fd(int in_fd, off_t in_off, int64_t len, int out_fd, const char *name,
+			lt_error **err);
+/* The process umask, read once at start-up. */
+mode_t lt_umask(void);
+
+/* Atomic output: create NAME.tmp.XXXXXX beside `path`; write through fd; commit fsyncs,
+ * applies `mode & ~umask`, renames over `path` and fsyncs the directory. Abort (or a
+ * SIGINT/SIGTERM before commit) removes the temporary file. */
+typedef struct lt_atomic_file {
+	char *path;
+	char *tmp_path;
+	int fd;
+	mode_t mode;
+	int cleanup_slot;
+} lt_atomic_file;
+
+int lt_atomic_open(lt_atomic_file *af, const char *path, mode_t mode, lt_error **err);
+int lt_atomic_commit(lt_atomic_file *af, lt_error **err);
+void lt_atomic_abort(lt_atomic_file *af);
+
+/* Signal-safe removal of temporary paths. Install once in main(); register/unregister paths
+ * around the time they exist. Registration returns a slot number (or -1 when the table is
+ * full: the path then simply is not removed on a signal). */
+void lt_cleanup_install_signal_handlers(void);
+int lt_cleanup_register(const char *path);
+void lt_cleanup_unregister(int slot);
+/* Blocks SIGINT/SIGTERM/SIGHUP (saving the old mask) around a short critical section such as
+ * rewriting SIF metadata in place, so that the file is never left half-updated. */
+void lt_signals_block(sigset_t *saved);
+void lt_signals_restore(const sigset_t *saved);
+
+#endif

@@ -1,0 +1,337 @@
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "tap.h"
+#include "util.h"
+
+static char tmpdir[] = "/tmp/litho-unit-XXXXXX";
+
+static void test_error_context(void)
+{
+	lt_error *err = NULL;
+	CHECK_INT(lt_error_set(&err, ENOENT, "opening %s", "x.sif"), -1);
+	CHECK_STR(err->message, "opening x.sif: No such file or directory");
+	CHECK_INT(err->errnum, ENOENT);
+	CHECK_INT(lt_error_wrap(&err, "building %s", "out.sif"), -1);
+	CHECK_STR(err->message, "building out.sif: opening x.sif: No such file or directory");
+	lt_error_free(&err);
+	CHECK(err == NULL);
+	/* A NULL err pointer is allowed by callers that do not care. */
+	CHECK_INT(lt_error_set(NULL, 0, "ignored"), -1);
+	CHECK_INT(lt_error_wrap(NULL, "ignored"), -1);
+}
+
+static void test_path_clean(void)
+{
+	static const struct {
+		const char *in, *out;
+	} cases[] = {
+	    {"", "."},
+	    {"abc", "abc"},
+	    {"abc/def", "abc/def"},
+	    {"a/b/c", "a/b/c"},
+	    {".", "."},
+	    {"..", ".."},
+	    {"../..", "../.."},
+	    {"../../abc", "../../abc"},
+	    {"/abc", "/abc"},
+	    {"/", "/"},
+	    {"abc/", "abc"},
+	    {"abc/def/", "abc/def"},
+	    {"/abc/", "/abc"},
+	    {"abc//def//ghi", "abc/def/ghi"},
+	    {"//abc", "/abc"},
+	    {"abc/./def", "abc/def"},
+	    {"/./abc/def", "/abc/def"},
+	    {"abc/.", "abc"},
+	    {"abc/def/ghi/../jkl", "abc/def/jkl"},
+	    {"abc/def/../ghi/../jkl", "abc/jkl"},
+	    {"abc/def/..", "abc"},
+	    {"abc/def/../..", "."},
+	    {"/abc/def/../..", "/"},
+	    {"abc/def/../../..", ".."},
+	    {"/abc/def/../../..", "/"},
+	    {"abc/def/../../../ghi/jkl/../../../mno", "../../mno"},
+	    {"abc/./../def", "def"},
+	    {"abc//./../def", "def"},
+	    {"abc/../../././../def", "../../def"},
+	};
+	for (size_t i = 0; i < LT_ARRAY_SIZE(cases); i++) {
+		char *got = lt_path_clean(cases[i].in);
+		CHECK_STR(got, cases[i].out);
+		free(got);
+	}
+}
+
+static void test_path_confine(void)
+{
+	static const struct {
+		const char *in, *out;
+		bool clamped;
+	} cases[] = {
+	    {"bin/busybox", "bin/busybox", false},
+	    {"./bin/", "bin", false},
+	    {".", "", false},
+	    {"./", "", false},
+	    {"/etc/passwd", "etc/passwd", true},
+	    {"../x", "x", true},
+	    {"a/../../x", "x", true},
+	    {"a/b/../c", "a/c", false},
+	    {"../../../../etc/shadow", "etc/shadow", true},
+	    {"//a//b", "a/b", true},
+	};
+	for (size_t i = 0; i < LT_ARRAY_SIZE(cases); i++) {
+		bool clamped = false;
+		char *got = lt_path_confine(cases[i].in, &clamped);
+		CHECK_STR(got, cases[i].out);
+		CHECK_INT(clamped, cases[i].clamped);
+		free(got);
+	}
+}
+
+static void test_path_join(void)
+{
+	char *s;
+	s = lt_path_join("/a", "b");
+	CHECK_STR(s, "/a/b");
+	free(s);
+	s = lt_path_join("/a/", "/b");
+	CHECK_STR(s, "/a/b");
+	free(s);
+	s = lt_path_join("/", "b");
+	CHECK_STR(s, "/b");
+	free(s);
+	s = lt_path_join("a", "");
+	CHECK_STR(s, "a");
+	free(s);
+	s = lt_path_dirname("/a/b/c");
+	CHECK_STR(s, "/a/b");
+	free(s);
+	s = lt_path_dirname("c");
+	CHECK_STR(s, ".");
+	free(s);
+	s = lt_path_dirname("/c");
+	CHECK_STR(s, "/");
+	free(s);
+	CHECK_STR(lt_path_basename("/a/b/c"), "c");
+}
+
+static void test_sha256(void)
+{
+	uint8_t d[LT_SHA256_LEN];
+	char hex[LT_SHA256_HEX_LEN + 1], s[72];
+	lt_sha256_buffer("abc", 3, d);
+	lt_hex_encode(d, sizeof(d), hex);
+	CHECK_STR(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+	/* Incremental hashing gives the same digest. */
+	lt_sha256 *h = lt_sha256_new();
+	lt_sha256_update(h, "a", 1);
+	lt_sha256_update(h, "bc", 2);
+	lt_sha256_final(h, d);
+	lt_sha256_digest_string(d, s);
+	CHECK_STR(s, "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+	lt_sha256_buffer("", 0, d);
+	lt_hex_encode(d, sizeof(d), hex);
+	CHECK_STR(hex, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+}
+
+static void test_format_size(void)
+{
+	char buf[32];
+	lt_format_size(0, buf, sizeof(buf));
+	CHECK_STR(buf, "0 B");
+	lt_format_size(1023, buf, sizeof(buf));
+	CHECK_STR(buf, "1023 B");
+	lt_format_size(28080, buf, sizeof(buf));
+	CHECK_STR(buf, "27 KiB");
+	lt_format_size(759525, buf, sizeof(buf));
+	CHECK_STR(buf, "742 KiB");
+	lt_format_size(1536, buf, sizeof(buf));
+	CHECK_STR(buf, "2 KiB");
+	lt_format_size(3LL << 30, buf, sizeof(buf));
+	CHECK_STR(buf, "3 GiB");
+}
+
+static void test_parse_int(void)
+{
+	int64_t v = 0;
+	lt_error *err = NULL;
+	CHECK_INT(lt_parse_int64("42", 0, 100, "--x", &v, &err), 0);
+	CHECK_INT(v, 42);
+	CHECK_INT(lt_parse_int64("0x10", 0, 100, "--x", &v, &err), 0);
+	CHECK_INT(v, 16);
+	CHECK_INT(lt_parse_int64("101", 0, 100, "--x", &v, &err), -1);
+	CHECK_ERR(err, "out of range");
+	CHECK_INT(lt_parse_int64("4x", 0, 100, "--x", &v, &err), -1);
+	CHECK_ERR(err, "--x: '4x' is not a valid number");
+	CHECK_INT(lt_parse_int64("", 0, 100, "--x", &v, &err), -1);
+	CHECK_ERR(err, "empty");
+	lt_error_free(&err);
+}
+
+static void test_json(void)
+{
+	lt_error *err = NULL;
+	json_t *v = lt_json_parse("{\"b\":1,\"a\":\"x\"}", 15, "test doc", &err);
+	CHECK(v != NULL);
+	CHECK_STR(lt_json_string(v, "a"), "x");
+	CHECK(lt_json_string(v, "b") == NULL);
+	CHECK(lt_json_string(v, "missing") == NULL);
+	char *s = lt_json_dump_compact(v);
+	CHECK_STR(s, "{\"a\":\"x\",\"b\":1}");
+	free(s);
+	json_decref(v);
+	CHECK(lt_json_parse("{\"a\":", 5, "manifest of x", &err) == NULL);
+	CHECK_ERR(err, "manifest of x: invalid JSON");
+	/* Duplicate keys are rejected: they make digests ambiguous. */
+	CHECK(lt_json_parse("{\"a\":1,\"a\":2}", 13, "dup", &err) == NULL);
+	CHECK_ERR(err, "dup");
+	lt_error_free(&err);
+}
+
+static bool exists(const char *p)
+{
+	struct stat st;
+	return lstat(p, &st) == 0;
+}
+
+static int count_tmp_files(const char *dir)
+{
+	char *cmd = lt_strdup_printf("ls -a '%s' | grep -c '\\.tmp\\.' ", dir);
+	FILE *f = popen(cmd, "r");
+	int n = -1;
+	if (f && fscanf(f, "%d", &n) != 1)
+		n = -1;
+	if (f)
+		pclose(f);
+	free(cmd);
+	return n;
+}
+
+static void test_atomic_commit(void)
+{
+	lt_error *err = NULL;
+	char *path = lt_path_join(tmpdir, "out.bin");
+	lt_atomic_file af;
+	CHECK_INT(lt_atomic_open(&af, path, 0755, &err), 0);
+	CHECK(lt_str_has_prefix(af.tmp_path, path));
+	CHECK(!exists(path));
+	CHECK_INT(lt_write_all(af.fd, "hello", 5, "out", &err), 0);
+	CHECK_INT(lt_atomic_commit(&af, &err), 0);
+	char *data = NULL;
+	size_t len = 0;
+	CHECK_INT(lt_read_file(path, &data, &len, &err), 0);
+	CHECK_INT(len, 5);
+	CHECK(data && memcmp(data, "hello", 5) == 0);
+	free(data);
+	struct stat st;
+	CHECK_INT(stat(path, &st), 0);
+	CHECK_INT(st.st_mode & 0777, 0755 & ~lt_umask());
+	CHECK_INT(count_tmp_files(tmpdir), 0);
+	unlink(path);
+	free(path);
+}
+
+static void test_atomic_abort(void)
+{
+	lt_error *err = NULL;
+	char *path = lt_path_join(tmpdir, "keep.bin");
+	int fd = open(path, O_CREAT | O_WRONLY | O_TRUNC, 0644);
+	CHECK(write(fd, "old", 3) == 3);
+	close(fd);
+	lt_atomic_file af;
+	CHECK_INT(lt_atomic_open(&af, path, 0644, &err), 0);
+	CHECK_INT(lt_write_all(af.fd, "new data", 8, "out", &err), 0);
+	lt_atomic_abort(&af);
+	char *data = NULL;
+	CHECK_INT(lt_read_file(path, &data, NULL, &err), 0);
+	CHECK_STR(data, "old");
+	free(data);
+	CHECK_INT(count_tmp_files(tmpdir), 0);
+	unlink(path);
+	free(path);
+}
+
+/* A SIGTERM in the middle of writing must leave neither the target nor the temporary. */
+static void test_atomic_signal(void)
+{
+	char *path = lt_path_join(tmpdir, "sig.bin");
+	int ready[2];
+	CHECK_INT(pipe(ready), 0);
+	pid_t pid = fork();
+	if (pid == 0) {
+		lt_cleanup_install_signal_handlers();
+		lt_atomic_file af;
+		if (lt_atomic_open(&af, path, 0644, NULL) < 0)
+			_exit(3);
+		if (write(ready[1], "x", 1) != 1)
+			_exit(4);
+		for (;;)
+			pause();
+	}
+	char c;
+	CHECK(read(ready[0], &c, 1) == 1);
+	CHECK_INT(count_tmp_files(tmpdir), 1);
+	kill(pid, SIGTERM);
+	int status = 0;
+	waitpid(pid, &status, 0);
+	CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGTERM);
+	CHECK_INT(count_tmp_files(tmpdir), 0);
+	CHECK(!exists(path));
+	close(ready[0]);
+	close(ready[1]);
+	free(path);
+}
+
+static void test_atomic_bad_dir(void)
+{
+	lt_error *err = NULL;
+	lt_atomic_file af;
+	CHECK_INT(lt_atomic_open(&af, "/nonexistent-dir/x.sif", 0644, &err), -1);
+	CHECK_ERR(err, "/nonexistent-dir/x.sif");
+	lt_error_free(&err);
+}
+
+static void test_pread_short(void)
+{
+	lt_error *err = NULL;
+	char *path = lt_path_join(tmpdir, "short.bin");
+	int fd = open(path, O_CREAT | O_RDWR | O_TRUNC, 0644);
+	CHECK_INT(lt_pwrite_all(fd, "abc", 3, 10, "short.bin", &err), 0);
+	char buf[16];
+	CHECK_INT(lt_pread_all(fd, buf, 3, 10, "short.bin", &err), 0);
+	CHECK(memcmp(buf, "abc", 3) == 0);
+	CHECK_INT(lt_pread_all(fd, buf, 4, 10, "short.bin", &err), -1);
+	CHECK_ERR(err, "reading short.bin: unexpected end of file");
+	close(fd);
+	unlink(path);
+	free(path);
+	lt_error_free(&err);
+}
+
+int main(void)
+{
+	if (mkdtemp(tmpdir) == NULL)
+		return 2;
+	lt_umask();
+	RUN(test_error_context);
+	RUN(test_path_clean);
+	RUN(test_path_confine);
+	RUN(test_path_join);
+	RUN(test_sha256);
+	RUN(test_format_size);
+	RUN(test_parse_int);
+	RUN(test_json);
+	RUN(test_atomic_commit);
+	RUN(test_atomic_abort);
+	RUN(test_atomic_signal);
+	RUN(test_atomic_bad_dir);
+	RUN(test_pread_short);
+	rmdir(tmpdir);
+	return tap_done();
+}
