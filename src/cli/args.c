@@ -44,3 +44,18 @@ int64_t cli_sif_time(void)
 {
 	return cli_reproducible() ? SIF_ZERO_TIME : (int64_t)time(NULL);
 }
+
+int64_t cli_build_time(void)
+{
+	const char *e = getenv("SOURCE_DATE_EPOCH");
+	if (e != NULL && *e != '\0') {
+		int64_t v = 0;
+		lt_error *ignored = NULL;
+		if (lt_parse_int64(e, 0, INT64_MAX, "SOURCE_DATE_EPOCH", &v, &ignored) == 0)
+			return v;
+		lt_warn("SOURCE_DATE_EPOCH='%s' is not a number of seconds; using the current time",
+			e);
+		lt_error_free(&ignored);
+	}
+	return (int64_t)time(NULL);
+}

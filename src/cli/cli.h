@@ -30,7 +30,10 @@ int cli_parse_i32(const char *s, const char *what, int32_t min, int32_t max, int
  * (reproducible output), otherwise now. */
 int64_t cli_sif_time(void);
 bool cli_reproducible(void);
+/* SOURCE_DATE_EPOCH when set (and valid), otherwise now. */
+int64_t cli_build_time(void);
 
 int cmd_sif(int argc, char **argv, lt_error **err);
+int cmd_build(int argc, char **argv, lt_error **err);
 
 #endif

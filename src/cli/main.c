@@ -1,5 +1,6 @@
 /* litho: container images for users without root. Global options, then one command. */
 #include <getopt.h>
+#include <locale.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -14,6 +15,7 @@ static int cmd_version(int argc, char **argv, lt_error **err)
 static int cmd_help(int argc, char **argv, lt_error **err);
 
 static const cli_command commands[] = {
+    {"build", cmd_build, "build a SIF image from a layered image on disk"},
     {"sif", cmd_sif, "create, inspect and edit SIF files (like siftool)"},
     {"version", cmd_version, "show the version"},
     {"help", cmd_help, "show this help"},
@@ -49,6 +51,10 @@ int main(int argc, char **argv)
 	    {"version", no_argument, NULL, 'V'},
 	    {NULL, 0, NULL, 0},
 	};
+	/* Names in layers are UTF-8 (PAX) or raw bytes; a UTF-8 locale makes libarchive hand
+	 * both over unchanged instead of failing to convert them to ASCII. */
+	if (setlocale(LC_CTYPE, "C.UTF-8") == NULL)
+		setlocale(LC_CTYPE, "");
 	lt_umask();
 	lt_cleanup_install_signal_handlers();
 

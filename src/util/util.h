@@ -179,4 +179,19 @@ void lt_cleanup_unregister(int slot);
 void lt_signals_block(sigset_t *saved);
 void lt_signals_restore(const sigset_t *saved);
 
+/* ---------------------------------------------------------------------------------------------
+ * Progress on a terminal (thread-safe; every function accepts NULL)
+ */
+typedef struct lt_progress lt_progress;
+
+lt_progress *lt_progress_new(void);
+/* Starts a stage ("reading layers" 2/5); total is the number of input bytes expected in all
+ * stages together (0 keeps the previous total). */
+void lt_progress_stage(lt_progress *p, const char *stage, unsigned step, unsigned steps,
+		       uint64_t total);
+/* Adds bytes consumed; out_total (when not 0) is the output size so far. */
+void lt_progress_add(lt_progress *p, uint64_t in_bytes, uint64_t out_total);
+/* Clears the line. */
+void lt_progress_free(lt_progress *p);
+
 #endif

@@ -1,0 +1,181 @@
+/* Assembling the SIF: descriptors exactly as Apptainer writes them for an image build
+ * (Def.FILE, JSON.Generic inspect-metadata.json and oci-config.json, then the SquashFS
+ * partition, all in group 1), written under a temporary name and renamed at the end. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "build_internal.h"
+#include "sif.h"
+
+static const char *strip_transport(const char *ref, const char **agent)
+{
+	static const struct {
+		const char *prefix, *agent;
+	} transports[] = {
+	    {"oci-archive:", "oci-archive"},
+	    {"docker-archive:", "docker-archive"},
+	    {"oci:", "oci"},
+	    {"docker://", "docker"},
+	};
+	for (size_t i = 0; i < LT_ARRAY_SIZE(transports); i++) {
+		if (lt_str_has_prefix(ref, transports[i].prefix)) {
+			*agent = transports[i].agent;
+			return ref + strlen(transports[i].prefix);
+		}
+	}
+	*agent = "localimage";
+	return ref;
+}
+
+static int add_json(sif_image *sif, const char *name, const char *json, int64_t t, lt_error **err)
+{
+	if (json == NULL || *json == '\0')
+		return 0;
+	sif_object_spec spec = {.datatype = SIF_DATA_GENERIC_JSON,
+				.group = 1,
+				.alignment = -1,
+				.name = name,
+				.time = t};
+	return sif_add_from_buffer(sif, &spec, json, strlen(json), err);
+}
+
+static const char *partition_arch(const build_ctx *c)
+{
+	const char *code = c->image && c->image->arch ? sif_arch_from_go(c->image->arch) : NULL;
+	return code ? code : sif_host_arch();
+}
+
+/* Writes the SIF into fd (a fresh temporary file). */
+static int write_sif(build_ctx *c, const meta_image *meta, int fd, lt_error **err)
+{
+	const build_opts *o = c->opts;
+	int64_t sif_time = o->deterministic ? SIF_ZERO_TIME : o->build_time;
+	sif_create_opts co = {
+	    .launch_script = SIF_LAUNCH_SCRIPT,
+	    .deterministic = o->deterministic,
+	    .time = sif_time,
+	};
+	sif_image *sif = NULL;
+	if (sif_create_fd(fd, o->output, &co, &sif, err) < 0)
+		return -1;
+	int rc = -1;
+	sq_writer *w = NULL;
+	sif_object_spec def = {
+	    .datatype = SIF_DATA_DEFFILE, .group = 1, .alignment = -1, .time = sif_time};
+	if (sif_add_from_buffer(sif, &def, meta->deffile, strlen(meta->deffile), err) < 0 ||
+	    add_json(sif, "inspect-metadata.json", meta->inspect_json, sif_time, err) < 0 ||
+	    add_json(sif, "oci-config.json", meta->oci_config_json, sif_time, err) < 0)
+		goto out;
+
+	sif_object_spec part = {
+	    .datatype = SIF_DATA_PARTITION,
+	    .group = 1,
+	    .alignment = -1,
+	    .time = sif_time,
+	    .fstype = SIF_FS_SQUASHFS,
+	    .parttype = SIF_PART_PRIMSYS,
+	    .arch = partition_arch(c),
+	};
+	int64_t offset = 0;
+	if (sif_begin_object(sif, &part, &offset, err) < 0)
+		goto out;
+	sq_options sq = o->squash;
+	sq.mkfs_time = o->build_time < 0 ? 0 : (uint32_t)o->build_time;
+	if (sq_writer_new(fd, (uint64_t)offset, o->output, &sq, &w, err) < 0)
+		goto out;
+	if (c->image != NULL && build_oci_feed(c, w, err) < 0)
+		goto out;
+	if (build_feed_local(c, w, err) < 0 || sq_writer_finish(w, c->tree, err) < 0)
+		goto out;
+	const sq_stats *st = sq_writer_stats(w);
+	c->report->image_bytes = st->image_size;
+	c->report->file_bytes = st->bytes_in;
+	c->report->inodes = st->inodes;
+	c->report->dedup_files = st->dedup_files;
+	if (sif_end_object(sif, (int64_t)st->image_size, err) < 0 || sif_commit(sif, err) < 0)
+		goto out;
+	rc = 0;
+out:
+	sq_writer_free(w);
+	sif_close(sif);
+	return rc;
+}
+
+static int open_source(build_ctx *c, meta_source *ms, lt_error **err)
+{
+	const build_opts *o = c->opts;
+	if (img_is_reference(o->source)) {
+		if (img_open(o->source, &o->platform, &c->img, &c->image, err) < 0)
+			return -1;
+		ms->from = strip_transport(o->source, &ms->bootstrap);
+		ms->config = c->image->config;
+		ms->base_name = c->image->name;
+		ms->base_digest = c->image->manifest_digest;
+		ms->arch = c->image->arch;
+		ms->variant = c->image->variant;
+		return build_oci_merge(c, err);
+	}
+	struct stat st;
+	if (stat(o->source, &st) == 0 && S_ISDIR(st.st_mode))
+		return lt_error_set(err, 0,
+				    "%s: building from a directory (sandbox) is not supported yet",
+				    o->source);
+	return lt_error_set(err, 0,
+			    "%s: unknown source: expected oci:DIR, oci-archive:FILE or "
+			    "docker-archive:FILE",
+			    o->source);
+}
+
+int build_sif(const build_opts *o, build_report *report, lt_error **err)
+{
+	build_report dummy;
+	if (report == NULL)
+		report = &dummy;
+	memset(report, 0, sizeof(*report));
+	struct stat st;
+	if (!o->force && lstat(o->output, &st) == 0)
+		return lt_error_set(err, 0, "%s already exists (use --force to overwrite it)",
+				    o->output);
+	if (sq_check_options(&o->squash, err) < 0)
+		return -1;
+
+	build_ctx c = {.opts = o, .report = report, .tree = lt_tree_new()};
+	c.progress = lt_progress_new();
+	meta_source ms = {.build_time = o->build_time};
+	meta_image meta;
+	memset(&meta, 0, sizeof(meta));
+	int rc = -1;
+	if (open_source(&c, &ms, err) < 0)
+		goto out;
+	if (meta_for_image(&ms, &meta, err) < 0 || build_insert_meta(&c, &meta, err) < 0)
+		goto out;
+
+	lt_atomic_file af;
+	if (lt_atomic_open(&af, o->output, 0755, err) < 0)
+		goto out;
+	if (write_sif(&c, &meta, af.fd, err) < 0) {
+		lt_atomic_abort(&af);
+		goto out;
+	}
+	if (lt_atomic_commit(&af, err) < 0)
+		goto out;
+	rc = 0;
+out:
+	if (rc < 0)
+		lt_error_wrap(err, "building %s from %s", o->output, o->source);
+	lt_progress_free(c.progress);
+	meta_image_free(&meta);
+	if (c.wants != NULL) {
+		for (size_t i = 0; i < (c.image ? c.image->n_layers : 0); i++)
+			free(c.wants[i]);
+		free(c.wants);
+		free(c.n_wants);
+	}
+	lt_tree_free(c.tree);
+	img_image_free(c.image);
+	img_close(c.img);
+	return rc;
+}

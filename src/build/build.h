@@ -1,0 +1,41 @@
+/* build: turning a source into a SIF image. A source is a layered image on disk (oci:,
+ * oci-archive:, docker-archive:) or a directory (sandbox). The layers are merged into an
+ * in-memory tree (pass 1), the Apptainer metadata is added, and the surviving file bytes are
+ * compressed straight into the SquashFS partition of the SIF (pass 2); the output is written
+ * under a temporary name and renamed at the end.
+ */
+#ifndef LITHO_BUILD_H
+#define LITHO_BUILD_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "image.h"
+#include "squash.h"
+#include "util.h"
+
+typedef struct build_opts {
+	const char *output;    /* the SIF to write */
+	const char *source;    /* image reference or directory */
+	img_platform platform; /* for indexes and manifest lists */
+	sq_options squash;     /* compression, level, block size, jobs */
+	bool force;	       /* overwrite an existing output */
+	bool deterministic;    /* all-zero SIF ID and times (SOURCE_DATE_EPOCH) */
+	int64_t build_time;    /* labels, file times of the metadata, SquashFS time */
+} build_opts;
+
+typedef struct build_report {
+	size_t layers;
+	uint64_t stored_bytes; /* layer bytes as stored (compressed) */
+	uint64_t tar_bytes;    /* uncompressed layer bytes */
+	uint64_t file_bytes;   /* bytes of the files in the image */
+	uint64_t image_bytes;  /* SquashFS partition */
+	uint64_t inodes;
+	uint64_t dedup_files;
+	size_t clamped_names; /* entries whose names left the root and were confined */
+	size_t dropped_xattrs;
+} build_report;
+
+int build_sif(const build_opts *opts, build_report *report, lt_error **err);
+
+#endif

@@ -1,0 +1,131 @@
+/* Files whose bytes litho holds itself (the Apptainer metadata) or reads from the host (sandbox
+ * directories), and putting the metadata into the tree. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "build_internal.h"
+
+static lt_inode *meta_inode(const meta_entry *e, int64_t mtime)
+{
+	lt_inode *ino = NULL;
+	switch (e->kind) {
+	case META_DIR:
+		ino = lt_inode_new(LT_FT_DIR);
+		break;
+	case META_FILE: {
+		ino = lt_inode_new(LT_FT_REG);
+		uint8_t *copy = lt_xmalloc(e->len ? e->len : 1);
+		if (e->len)
+			memcpy(copy, e->data, e->len);
+		lt_inode_set_buffer(ino, copy, e->len);
+		break;
+	}
+	case META_SYMLINK:
+		ino = lt_inode_new(LT_FT_SYMLINK);
+		ino->symlink = lt_xstrdup(e->target);
+		ino->size = strlen(e->target);
+		break;
+	}
+	ino->mode = e->mode & 07777;
+	ino->mtime = mtime;
+	return ino;
+}
+
+int build_insert_meta(build_ctx *c, const meta_image *m, lt_error **err)
+{
+	for (size_t i = 0; i < m->n_entries; i++) {
+		const meta_entry *e = &m->entries[i];
+		const char *slash = strrchr(e->path, '/');
+		char *parent =
+		    slash ? lt_xstrndup(e->path, (size_t)(slash - e->path)) : lt_xstrdup("");
+		const char *base = slash ? slash + 1 : e->path;
+		lt_node *dir = NULL;
+		int rc = lt_tree_resolve_dir(c->tree, NULL, parent, true, &dir, err);
+		free(parent);
+		if (rc < 0)
+			return lt_error_wrap(err, "adding /%s to the image", e->path);
+		lt_node *existing = lt_tree_child(c->tree, dir, base);
+		if (existing != NULL) {
+			bool same_kind_dir =
+			    e->kind == META_DIR && existing->inode->type == LT_FT_DIR;
+			if (same_kind_dir || !e->replace)
+				continue; /* keep what the image has */
+			lt_tree_replace_inode(c->tree, existing,
+					      meta_inode(e, c->opts->build_time));
+			existing->implicit = false;
+			continue;
+		}
+		lt_tree_add(c->tree, dir, base, meta_inode(e, c->opts->build_time));
+	}
+	return 0;
+}
+
+typedef struct feed_ctx {
+	build_ctx *c;
+	sq_writer *w;
+	lt_error **err;
+} feed_ctx;
+
+static int feed_path(feed_ctx *f, lt_inode *ino)
+{
+	int fd = open(ino->src_path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return lt_error_set(f->err, errno, "opening %s", ino->src_path);
+	int rc = sq_writer_begin_file(f->w, ino, f->err);
+	char *buf = rc == 0 ? lt_xmalloc(1 << 20) : NULL;
+	uint64_t total = 0;
+	while (rc == 0) {
+		ssize_t n = read(fd, buf, 1 << 20);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			rc = lt_error_set(f->err, errno, "reading %s", ino->src_path);
+			break;
+		}
+		if (n == 0)
+			break;
+		if ((uint64_t)n + total > ino->size) {
+			rc = lt_error_set(f->err, 0, "%s grew while it was being read",
+					  ino->src_path);
+			break;
+		}
+		rc = sq_writer_append(f->w, buf, (size_t)n, f->err);
+		total += (uint64_t)n;
+		lt_progress_add(f->c->progress, (uint64_t)n, 0);
+	}
+	if (rc == 0 && total != ino->size)
+		rc = lt_error_set(f->err, 0, "%s shrank while it was being read", ino->src_path);
+	if (rc == 0)
+		rc = sq_writer_end_file(f->w, f->err);
+	free(buf);
+	close(fd);
+	return rc;
+}
+
+static int feed_node(lt_node *node, void *arg)
+{
+	feed_ctx *f = arg;
+	lt_inode *ino = node->inode;
+	if (ino->type != LT_FT_REG || ino->writer_data != NULL)
+		return 0;
+	if (ino->src == LT_SRC_BUFFER) {
+		if (sq_writer_begin_file(f->w, ino, f->err) < 0 ||
+		    sq_writer_append(f->w, ino->src_buffer, ino->size, f->err) < 0 ||
+		    sq_writer_end_file(f->w, f->err) < 0)
+			return -1;
+		return 0;
+	}
+	if (ino->src == LT_SRC_PATH)
+		return feed_path(f, ino);
+	return 0;
+}
+
+int build_feed_local(build_ctx *c, sq_writer *w, lt_error **err)
+{
+	feed_ctx f = {.c = c, .w = w, .err = err};
+	lt_tree_sort(c->tree);
+	return lt_tree_walk(c->tree, feed_node, &f) == 0 ? 0 : -1;
+}

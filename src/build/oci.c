@@ -1,0 +1,303 @@
+/* Layered images: pass 1 scans the layers in parallel and merges them in order; pass 2 reads
+ * them again and streams the bytes of the files that survived into the SquashFS writer. */
+#include <pthread.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "build_internal.h"
+
+typedef struct blob_ctx {
+	img_blob *blob;
+	lt_progress *progress;
+} blob_ctx;
+
+static ssize_t read_blob(void *ctx, void *buf, size_t len, lt_error **err)
+{
+	blob_ctx *b = ctx;
+	ssize_t n = img_blob_read(b->blob, buf, len, err);
+	if (n > 0)
+		lt_progress_add(b->progress, (uint64_t)n, 0);
+	return n;
+}
+
+static char *layer_name(const build_ctx *c, size_t i)
+{
+	const img_layer *l = &c->image->layers[i];
+	const char *d = l->digest ? l->digest : "?";
+	const char *hex = strchr(d, ':') ? strchr(d, ':') + 1 : d;
+	return lt_strdup_printf("layer %zu/%zu (%.19s%.12s) of %s", i + 1, c->image->n_layers, d,
+				hex, c->image->reference);
+}
+
+/* Opens layer i as a tar stream; both passes go through here. */
+static int open_layer(build_ctx *c, size_t i, blob_ctx *bc, lt_layer_reader **out, lt_error **err)
+{
+	bc->progress = c->progress;
+	if (img_blob_open(c->img, i, &bc->blob, err) < 0)
+		return -1;
+	char *name = layer_name(c, i);
+	*out = lt_layer_reader_new(read_blob, bc, name, c->image->layers[i].diff_id);
+	free(name);
+	return 0;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Pass 1                                                                                      */
+
+typedef struct scan_job {
+	lt_layer_list list;
+	lt_error *err;
+	bool done;
+} scan_job;
+
+typedef struct scan_pool {
+	build_ctx *c;
+	scan_job *jobs;
+	size_t next; /* next layer to scan */
+	bool abort;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+} scan_pool;
+
+static void *scan_worker(void *arg)
+{
+	scan_pool *p = arg;
+	for (;;) {
+		pthread_mutex_lock(&p->lock);
+		if (p->abort || p->next >= p->c->image->n_layers) {
+			pthread_mutex_unlock(&p->lock);
+			return NULL;
+		}
+		size_t i = p->next++;
+		pthread_mutex_unlock(&p->lock);
+
+		scan_job *job = &p->jobs[i];
+		blob_ctx bc = {0};
+		lt_layer_reader *r = NULL;
+		lt_error *err = NULL;
+		if (open_layer(p->c, i, &bc, &r, &err) == 0) {
+			lt_layer_scan(r, &job->list, &err);
+			lt_layer_reader_free(r);
+			img_blob_close(bc.blob);
+		}
+		pthread_mutex_lock(&p->lock);
+		job->err = err;
+		job->done = true;
+		pthread_cond_broadcast(&p->cond);
+		pthread_mutex_unlock(&p->lock);
+	}
+}
+
+static unsigned scan_threads(const build_ctx *c)
+{
+	unsigned n = c->opts->squash.jobs;
+	if (n == 0) {
+		cpu_set_t set;
+		n = sched_getaffinity(0, sizeof(set), &set) == 0 ? (unsigned)CPU_COUNT(&set) : 1;
+	}
+	if (n > c->image->n_layers)
+		n = (unsigned)c->image->n_layers;
+	return n ? n : 1;
+}
+
+static int add_want(build_ctx *c, lt_inode *ino)
+{
+	uint32_t l = ino->src_layer;
+	size_t n = c->n_wants[l];
+	/* grow in powers of two */
+	if ((n & (n - 1)) == 0)
+		c->wants[l] = lt_xrealloc(c->wants[l], (n ? 2 * n : 16) * sizeof(build_want));
+	c->wants[l][n] = (build_want){.entry = ino->src_entry, .inode = ino};
+	c->n_wants[l] = n + 1;
+	return 0;
+}
+
+static int collect_wants(lt_node *node, void *arg)
+{
+	build_ctx *c = arg;
+	lt_inode *ino = node->inode;
+	if (ino->type == LT_FT_REG && ino->src == LT_SRC_LAYER && !ino->mark) {
+		ino->mark = true;
+		add_want(c, ino);
+	}
+	return 0;
+}
+
+static int compare_wants(const void *a, const void *b)
+{
+	const build_want *x = a, *y = b;
+	return x->entry < y->entry ? -1 : (x->entry > y->entry);
+}
+
+int build_oci_merge(build_ctx *c, lt_error **err)
+{
+	size_t n = c->image->n_layers;
+	uint64_t total = 0;
+	for (size_t i = 0; i < n; i++)
+		total += c->image->layers[i].size > 0 ? (uint64_t)c->image->layers[i].size : 0;
+	lt_progress_stage(c->progress, "reading layers", 1, 2, total * 2);
+
+	scan_pool p = {.c = c, .jobs = lt_xcalloc(n ? n : 1, sizeof(scan_job))};
+	pthread_mutex_init(&p.lock, NULL);
+	pthread_cond_init(&p.cond, NULL);
+	unsigned nthreads = scan_threads(c);
+	pthread_t *threads = lt_xcalloc(nthreads, sizeof(*threads));
+	unsigned started = 0;
+	for (; started < nthreads; started++)
+		if (pthread_create(&threads[started], NULL, scan_worker, &p) != 0)
+			break;
+	if (started == 0) {
+		scan_worker(&p); /* no thread could start: scan here */
+	}
+
+	int rc = 0;
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		pthread_mutex_lock(&p.lock);
+		while (!p.jobs[i].done)
+			pthread_cond_wait(&p.cond, &p.lock);
+		pthread_mutex_unlock(&p.lock);
+		scan_job *job = &p.jobs[i];
+		if (job->err != NULL) {
+			*err = job->err;
+			job->err = NULL;
+			rc = -1;
+			break;
+		}
+		char *name = layer_name(c, i);
+		lt_apply_stats stats = {0};
+		rc = lt_layer_apply(c->tree, (uint32_t)i, &job->list, name, &stats, err);
+		if (job->list.clamped > 0)
+			lt_warn("%s: %zu entr%s named outside the root (\"..\" or absolute) were "
+				"placed inside it",
+				name, job->list.clamped, job->list.clamped == 1 ? "y" : "ies");
+		if (job->list.dropped_xattrs > 0)
+			lt_verbose("%s: %zu extended attribute(s) cannot be stored in SquashFS "
+				   "and were left out",
+				   name, job->list.dropped_xattrs);
+		lt_debug("%s: %zu entries, %zu whiteouts, %zu opaque, %zu hard links", name,
+			 stats.entries, stats.whiteouts, stats.opaques, stats.hardlinks);
+		c->report->clamped_names += job->list.clamped;
+		c->report->dropped_xattrs += job->list.dropped_xattrs;
+		c->report->stored_bytes += job->list.stored_bytes;
+		c->report->tar_bytes += job->list.tar_bytes;
+		free(name);
+		lt_layer_list_free(&job->list);
+	}
+	pthread_mutex_lock(&p.lock);
+	p.abort = true;
+	pthread_mutex_unlock(&p.lock);
+	for (unsigned t = 0; t < started; t++)
+		pthread_join(threads[t], NULL);
+	for (size_t i = 0; i < n; i++) {
+		lt_layer_list_free(&p.jobs[i].list);
+		lt_error_free(&p.jobs[i].err);
+	}
+	free(threads);
+	free(p.jobs);
+	pthread_mutex_destroy(&p.lock);
+	pthread_cond_destroy(&p.cond);
+	c->report->layers = n;
+	if (rc < 0)
+		return -1;
+
+	c->wants = lt_xcalloc(n ? n : 1, sizeof(*c->wants));
+	c->n_wants = lt_xcalloc(n ? n : 1, sizeof(*c->n_wants));
+	lt_tree_walk(c->tree, collect_wants, c);
+	for (size_t i = 0; i < n; i++)
+		qsort(c->wants[i], c->n_wants[i], sizeof(build_want), compare_wants);
+	return 0;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Pass 2                                                                                      */
+
+static int feed_entry(lt_layer_reader *r, const lt_layer_entry *e, lt_inode *ino, sq_writer *w,
+		      const char *name, lt_error **err)
+{
+	if (e->path == NULL || e->size != ino->size)
+		return lt_error_set(err, 0, "%s changed while it was being read (entry %llu)", name,
+				    (unsigned long long)e->ordinal);
+	if (sq_writer_begin_file(w, ino, err) < 0)
+		return -1;
+	uint64_t pos = 0;
+	for (;;) {
+		const void *buf = NULL;
+		size_t len = 0;
+		uint64_t off = 0;
+		int rc = lt_layer_reader_data(r, &buf, &len, &off, err);
+		if (rc < 0)
+			return -1;
+		if (rc == 0)
+			break;
+		if (off < pos || off + len > ino->size)
+			return lt_error_set(err, 0, "%s: entry %s: data outside the file's size",
+					    name, e->path);
+		if (off > pos && sq_writer_append_zeros(w, off - pos, err) < 0)
+			return -1;
+		if (len > 0 && sq_writer_append(w, buf, len, err) < 0)
+			return -1;
+		pos = off + len;
+	}
+	if (pos < ino->size && sq_writer_append_zeros(w, ino->size - pos, err) < 0)
+		return -1;
+	return sq_writer_end_file(w, err);
+}
+
+static int feed_layer(build_ctx *c, size_t i, sq_writer *w, lt_error **err)
+{
+	blob_ctx bc = {0};
+	lt_layer_reader *r = NULL;
+	if (open_layer(c, i, &bc, &r, err) < 0)
+		return -1;
+	char *name = layer_name(c, i);
+	const build_want *wants = c->wants[i];
+	size_t n = c->n_wants[i], k = 0;
+	int rc = 0;
+	while (k < n) {
+		const lt_layer_entry *e = NULL;
+		rc = lt_layer_reader_next(r, &e, err);
+		if (rc <= 0)
+			break;
+		/* Several inodes can name one entry (a hard link entry that carried data). */
+		while (k < n && wants[k].entry == e->ordinal) {
+			rc = feed_entry(r, e, wants[k].inode, w, name, err);
+			if (rc < 0)
+				break;
+			k++;
+		}
+		if (rc < 0)
+			break;
+	}
+	if (rc == 0 && k < n)
+		rc =
+		    lt_error_set(err, 0, "%s ended before entry %llu; it changed since it was read",
+				 name, (unsigned long long)wants[k].entry);
+	if (rc >= 0)
+		rc = lt_layer_reader_finish(r, err);
+	lt_layer_reader_free(r);
+	img_blob_close(bc.blob);
+	free(name);
+	return rc < 0 ? -1 : 0;
+}
+
+int build_oci_feed(build_ctx *c, sq_writer *w, lt_error **err)
+{
+	size_t n = c->image->n_layers;
+	size_t *order = lt_xcalloc(n ? n : 1, sizeof(*order));
+	img_layer_order(c->img, order);
+	int rc = 0;
+	for (size_t k = 0; k < n && rc == 0; k++) {
+		size_t i = order[k];
+		lt_progress_stage(c->progress, "compressing", 2, 2, 0);
+		if (c->n_wants[i] == 0) {
+			/* nothing of this layer survived: skip reading it */
+			if (c->image->layers[i].size > 0)
+				lt_progress_add(c->progress, (uint64_t)c->image->layers[i].size, 0);
+			continue;
+		}
+		rc = feed_layer(c, i, w, err);
+	}
+	free(order);
+	return rc;
+}

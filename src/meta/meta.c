@@ -1,0 +1,341 @@
+/* meta_for_image: everything `apptainer build x.sif <transport>:<ref>` puts into and beside the
+ * image, as data. What Apptainer does, step by step (internal/pkg/build):
+ *   sources/base_environment.go makeBaseEnv(): makeDirs(), makeSymlinks(), makeFiles();
+ *   sources/conveyorPacker_oci.go Pack(): insertRunScript(), insertEnv(), insertOCIConfig(),
+ *     insertOCILabels() (labels.json = the image's Labels);
+ *   apps/apps.go createAllApps(): env/94-appsbase.sh (empty without SCIF apps);
+ *   metadata.go insertMetadata(): insertLabelsJSON() (existing labels + build labels),
+ *     insertDefinition() (/.singularity.d/Singularity), insertJSONInspectMetadata() (the JSON
+ *     of `apptainer inspect --all <rootfs>`, re-marshalled compactly);
+ *   assemblers/sif.go createSIF(): Def.FILE = the definition text, then the JSON objects. */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "meta_internal.h"
+
+/* GOARCH of this build of litho: Apptainer's org.label-schema.build-arch is runtime.GOARCH of
+ * the builder; it is only used when the caller does not name the image's architecture. */
+#if defined(__x86_64__)
+#define META_HOST_GOARCH "amd64"
+#elif defined(__aarch64__)
+#define META_HOST_GOARCH "arm64"
+#elif defined(__i386__)
+#define META_HOST_GOARCH "386"
+#elif defined(__arm__)
+#define META_HOST_GOARCH "arm"
+#elif defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)
+#define META_HOST_GOARCH "ppc64le"
+#elif defined(__powerpc64__)
+#define META_HOST_GOARCH "ppc64"
+#elif defined(__s390x__)
+#define META_HOST_GOARCH "s390x"
+#elif defined(__riscv) && __riscv_xlen == 64
+#define META_HOST_GOARCH "riscv64"
+#elif defined(__loongarch64)
+#define META_HOST_GOARCH "loong64"
+#else
+#define META_HOST_GOARCH "unknown"
+#endif
+
+#define ENV_DOCKER  "/.singularity.d/env/10-docker2singularity.sh"
+#define ENV_ENVIRON "/.singularity.d/env/90-environment.sh"
+
+char *meta_labels_json(const json_t *labels)
+{
+	meta_buf b;
+	mb_init(&b);
+	if (labels == NULL)
+		mb_add(&b, "null");
+	else
+		mb_add_json_string_map(&b, labels, true);
+	return mb_steal(&b, NULL);
+}
+
+/* org.label-schema.build-date as addBuildLabels() formats it: Weekday_D_Month_YYYY_H:M:S_ZONE,
+ * nothing zero padded. Apptainer uses the builder's local time zone; litho uses UTC so that
+ * the same build_time gives the same bytes everywhere. */
+static char *build_date(int64_t t)
+{
+	static const char *const days[] = {"Sunday",   "Monday", "Tuesday", "Wednesday",
+					   "Thursday", "Friday", "Saturday"};
+	static const char *const months[] = {"January",	  "February", "March",	  "April",
+					     "May",	  "June",     "July",	  "August",
+					     "September", "October",  "November", "December"};
+	time_t tt = (time_t)t;
+	struct tm tm;
+	gmtime_r(&tt, &tm);
+	return lt_strdup_printf("%s_%d_%s_%lld_%d:%d:%d_UTC", days[tm.tm_wday], tm.tm_mday,
+				months[tm.tm_mon], (long long)tm.tm_year + 1900, tm.tm_hour,
+				tm.tm_min, tm.tm_sec);
+}
+
+/* RFC 3339 in UTC, as Go's time.Format(time.RFC3339) writes a UTC time. */
+static char *rfc3339(int64_t t)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+	gmtime_r(&tt, &tm);
+	return lt_strdup_printf("%04lld-%02d-%02dT%02d:%02d:%02dZ", (long long)tm.tm_year + 1900,
+				tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+}
+
+static void set_label(json_t *labels, const char *key, const char *value)
+{
+	json_object_set_new(labels, key, json_string(value));
+}
+
+/* labels.json: the image's Labels, then addBuildLabels() (which overwrites). */
+static json_t *make_labels(const meta_source *src, const json_t *image_labels)
+{
+	json_t *labels = json_object();
+	if (image_labels != NULL)
+		json_object_update(labels, (json_t *)image_labels);
+
+	set_label(labels, "org.label-schema.schema-version", "1.0");
+	char *date = build_date(src->build_time);
+	set_label(labels, "org.label-schema.build-date", date);
+	free(date);
+	/* Apptainer writes its own version here; litho writes its version under the same key,
+	 * which is where `apptainer inspect` users look for the building tool's version. */
+	set_label(labels, "org.label-schema.usage.apptainer.version", LITHO_VERSION);
+	/* one label per definition header key: bootstrap and from for a URI build */
+	set_label(labels, "org.label-schema.usage.singularity.deffile.bootstrap", src->bootstrap);
+	if (src->from != NULL)
+		set_label(labels, "org.label-schema.usage.singularity.deffile.from", src->from);
+	const char *arch = src->arch != NULL && src->arch[0] != '\0' ? src->arch : META_HOST_GOARCH;
+	set_label(labels, "org.label-schema.build-arch", arch);
+
+	if (src->oci_labels) {
+		char *created = rfc3339(src->build_time);
+		set_label(labels, "org.opencontainers.image.created", created);
+		free(created);
+		if (src->base_name != NULL)
+			set_label(labels, "org.opencontainers.image.base.name", src->base_name);
+		if (src->base_digest != NULL)
+			set_label(labels, "org.opencontainers.image.base.digest", src->base_digest);
+		set_label(labels, "org.opencontainers.image.architecture", arch);
+		if (src->variant != NULL && src->variant[0] != '\0')
+			set_label(labels, "org.opencontainers.image.variant", src->variant);
+	}
+	return labels;
+}
+
+/* NewDefinitionFromURI() + populateRaw(): "bootstrap: <agent>\nfrom: <ref>\n" and a blank
+ * line (the header map holds only bootstrap and from). */
+static char *make_deffile(const meta_source *src)
+{
+	if (src->def_text != NULL)
+		return lt_xstrdup(src->def_text);
+	if (src->from == NULL)
+		return lt_strdup_printf("bootstrap: %s\n\n", src->bootstrap);
+	return lt_strdup_printf("bootstrap: %s\nfrom: %s\n\n", src->bootstrap, src->from);
+}
+
+/* `apptainer inspect` reads each file through a shell loop and strings.TrimRight(v, "\n"). */
+static size_t trimmed_len(const char *s)
+{
+	size_t len = strlen(s);
+	while (len > 0 && s[len - 1] == '\n')
+		len--;
+	return len;
+}
+
+static void add_attr(meta_buf *b, const char *key, const char *value, bool *first)
+{
+	size_t len = trimmed_len(value);
+	if (len == 0)
+		return; /* omitempty */
+	mb_add(b, *first ? "\"" : ",\"");
+	mb_add(b, key);
+	mb_add(b, "\":");
+	mb_add_json_string(b, value, len);
+	*first = false;
+}
+
+/* inspect-metadata.json: json.Marshal of pkg/inspect Metadata {"data":{"attributes":{apps,
+ * environment, labels, runscript, test, helpfile, deffile, startscript}},"type":"container"},
+ * empty fields omitted. environment holds env/10-docker*.sh and env/9*-environment.sh. */
+static char *make_inspect(const char *env_docker, const json_t *labels, const char *runscript,
+			  const char *deffile)
+{
+	meta_buf b;
+	mb_init(&b);
+	mb_add(&b, "{\"data\":{\"attributes\":{\"environment\":{");
+	if (env_docker != NULL) {
+		mb_add_json_string(&b, ENV_DOCKER, strlen(ENV_DOCKER));
+		mb_addc(&b, ':');
+		mb_add_json_string(&b, env_docker, trimmed_len(env_docker));
+		mb_addc(&b, ',');
+	}
+	mb_add_json_string(&b, ENV_ENVIRON, strlen(ENV_ENVIRON));
+	mb_addc(&b, ':');
+	mb_add_json_string(&b, meta_text_env_90_environment,
+			   trimmed_len(meta_text_env_90_environment));
+	mb_add(&b, "},\"labels\":");
+	mb_add_json_string_map(&b, labels, false);
+	bool first = false;
+	add_attr(&b, "runscript", runscript, &first);
+	add_attr(&b, "deffile", deffile, &first);
+	add_attr(&b, "startscript", meta_text_startscript, &first);
+	mb_add(&b, "}},\"type\":\"container\"}");
+	return mb_steal(&b, NULL);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Entries
+ */
+typedef struct entry_list {
+	meta_entry *v;
+	size_t n;
+	size_t cap;
+} entry_list;
+
+static meta_entry *add_entry(entry_list *l, enum meta_kind kind, const char *path, uint32_t mode,
+			     bool replace)
+{
+	if (l->n == l->cap) {
+		l->cap = l->cap ? l->cap * 2 : 48;
+		l->v = lt_xrealloc(l->v, l->cap * sizeof(*l->v));
+	}
+	meta_entry *e = &l->v[l->n++];
+	memset(e, 0, sizeof(*e));
+	e->kind = kind;
+	e->path = lt_xstrdup(path);
+	e->mode = mode;
+	e->replace = replace;
+	return e;
+}
+
+static void add_dir(entry_list *l, const char *path)
+{
+	/* os.MkdirAll(path, 0o755) under the build's umask 002 */
+	add_entry(l, META_DIR, path, 0755, false);
+}
+
+static void add_symlink(entry_list *l, const char *path, const char *target)
+{
+	/* created only when os.Stat(path) fails */
+	meta_entry *e = add_entry(l, META_SYMLINK, path, 0777, false);
+	e->target = lt_xstrdup(target);
+}
+
+/* Takes ownership of data. */
+static void add_file_owned(entry_list *l, const char *path, uint32_t mode, char *data)
+{
+	meta_entry *e = add_entry(l, META_FILE, path, mode, true);
+	e->data = data;
+	e->len = strlen(data);
+}
+
+static void add_file(entry_list *l, const char *path, uint32_t mode, const char *data)
+{
+	add_file_owned(l, path, mode, lt_xstrdup(data));
+}
+
+static void base_env_entries(entry_list *l)
+{
+	/* makeDirs() */
+	add_dir(l, ".singularity.d");
+	add_dir(l, ".singularity.d/libs");
+	add_dir(l, ".singularity.d/actions");
+	add_dir(l, ".singularity.d/env");
+	add_dir(l, "dev");
+	add_dir(l, "proc");
+	add_dir(l, "root");
+	add_dir(l, "var");
+	add_dir(l, "var/tmp");
+	add_dir(l, "tmp");
+	add_dir(l, "etc");
+	add_dir(l, "sys");
+	add_dir(l, "home");
+	/* makeSymlinks(): relative targets */
+	add_symlink(l, "singularity", ".singularity.d/runscript");
+	add_symlink(l, ".run", ".singularity.d/actions/run");
+	add_symlink(l, ".exec", ".singularity.d/actions/exec");
+	add_symlink(l, ".test", ".singularity.d/actions/test");
+	add_symlink(l, ".shell", ".singularity.d/actions/shell");
+	add_symlink(l, "environment", ".singularity.d/env/90-environment.sh");
+	/* makeFiles(): created, or chmod'ed and truncated when present */
+	add_file(l, "etc/hosts", 0644, "");
+	add_file(l, "etc/resolv.conf", 0644, "");
+	add_file(l, ".singularity.d/actions/exec", 0755, meta_text_action_exec);
+	add_file(l, ".singularity.d/actions/run", 0755, meta_text_action_run);
+	add_file(l, ".singularity.d/actions/shell", 0755, meta_text_action_shell);
+	add_file(l, ".singularity.d/actions/start", 0755, meta_text_action_start);
+	add_file(l, ".singularity.d/actions/test", 0755, meta_text_action_test);
+	add_file(l, ".singularity.d/env/01-base.sh", 0755, meta_text_env_01_base);
+	add_file(l, ".singularity.d/env/90-environment.sh", 0755, meta_text_env_90_environment);
+	add_file(l, ".singularity.d/env/95-apps.sh", 0755, meta_text_env_95_apps);
+	add_file(l, ".singularity.d/env/99-base.sh", 0755, meta_text_env_99_base);
+	add_file(l, ".singularity.d/env/99-runtimevars.sh", 0755, meta_text_env_99_runtimevars);
+}
+
+static void free_entries(meta_entry *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(v[i].path);
+		free(v[i].data);
+		free(v[i].target);
+	}
+	free(v);
+}
+
+int meta_for_image(const meta_source *src, meta_image *out, lt_error **err)
+{
+	memset(out, 0, sizeof(*out));
+	if (src == NULL || src->bootstrap == NULL || src->bootstrap[0] == '\0')
+		return lt_error_set(err, 0, "image metadata: no bootstrap agent given");
+
+	meta_conf conf;
+	if (meta_conf_decode(src->config, src->config_style, &conf, err) < 0)
+		return -1;
+	const json_t *entrypoint = meta_conf_get(&conf, "Entrypoint");
+	const json_t *cmd = meta_conf_get(&conf, "Cmd");
+	const json_t *env = meta_conf_get(&conf, "Env");
+	const json_t *image_labels = meta_conf_get(&conf, "Labels");
+
+	char *runscript = src->config != NULL ? meta_oci_runscript(entrypoint, cmd)
+					      : lt_xstrdup(meta_text_runscript);
+	char *env_docker = src->config != NULL ? meta_oci_env_script(env) : NULL;
+	json_t *labels = make_labels(src, image_labels);
+	char *deffile = make_deffile(src);
+
+	entry_list l = {0};
+	base_env_entries(&l);
+	add_file_owned(&l, ".singularity.d/runscript", 0755, lt_xstrdup(runscript));
+	add_file(&l, ".singularity.d/startscript", 0755, meta_text_startscript);
+	if (env_docker != NULL)
+		add_file(&l, ".singularity.d/env/10-docker2singularity.sh", 0755, env_docker);
+	add_file(&l, ".singularity.d/env/94-appsbase.sh", 0755, "");
+	add_file_owned(&l, ".singularity.d/labels.json", 0644, meta_labels_json(labels));
+	add_file(&l, ".singularity.d/Singularity", 0644, deffile);
+
+	out->entries = l.v;
+	out->n_entries = l.n;
+	out->inspect_json = make_inspect(env_docker, labels, runscript, deffile);
+	out->deffile = deffile;
+	if (src->config != NULL) {
+		meta_buf b;
+		mb_init(&b);
+		meta_conf_encode(&conf, &b);
+		out->oci_config_json = mb_steal(&b, NULL);
+	}
+
+	meta_conf_free(&conf);
+	json_decref(labels);
+	free(runscript);
+	free(env_docker);
+	return 0;
+}
+
+void meta_image_free(meta_image *m)
+{
+	if (m == NULL)
+		return;
+	free_entries(m->entries, m->n_entries);
+	free(m->deffile);
+	free(m->inspect_json);
+	free(m->oci_config_json);
+	memset(m, 0, sizeof(*m));
+}

@@ -1,0 +1,99 @@
+/* meta: the Apptainer metadata inside an image and beside it in the SIF: the /.singularity.d
+ * tree (action scripts, environment scripts, runscript generated from an OCI ENTRYPOINT/CMD,
+ * 10-docker2singularity.sh from the OCI Env, labels.json, the definition file), the top-level
+ * symlinks and placeholder directories, and the JSON objects Apptainer stores in the SIF
+ * (inspect-metadata.json, oci-config.json) plus the Def.FILE text.
+ *
+ * Everything is produced as data (paths with contents); meta knows nothing about how the
+ * tree is stored, mounted or run.
+ */
+#ifndef LITHO_META_H
+#define LITHO_META_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util.h"
+
+enum meta_kind { META_DIR, META_FILE, META_SYMLINK };
+
+/* One object to put into the image's root file system. */
+typedef struct meta_entry {
+	enum meta_kind kind;
+	char *path;    /* relative to the root, no leading '/', e.g. ".singularity.d/env" */
+	uint32_t mode; /* permission bits */
+	char *data;    /* META_FILE contents (NUL terminated for convenience) */
+	size_t len;
+	char *target; /* META_SYMLINK target */
+	/* true: replace whatever the image has at this path (e.g. /etc/resolv.conf is truncated
+	 * for OCI sources); false: only create it when the image has nothing there (placeholder
+	 * directories such as /proc). */
+	bool replace;
+} meta_entry;
+
+typedef struct meta_image {
+	meta_entry *entries; /* in the order they should be applied (parents before children) */
+	size_t n_entries;
+	char *deffile;	       /* Def.FILE object text */
+	char *inspect_json;    /* JSON.Generic "inspect-metadata.json" */
+	char *oci_config_json; /* JSON.Generic "oci-config.json"; NULL without OCI config */
+} meta_image;
+
+/* How oci-config.json is serialised: the Go struct the config is decoded into decides the field
+ * order and which fields survive. */
+enum meta_config_style {
+	/* go-containerregistry v1.Config (Cmd, Healthcheck, ..., Entrypoint, Env, ..., Shell):
+	 * Apptainer >= 1.4, whose OCI builds go through go-containerregistry. */
+	META_CONFIG_APPTAINER = 0,
+	/* image-spec v1.1 ImageConfig (User, ExposedPorts, Env, Entrypoint, Cmd, Volumes,
+	 * WorkingDir, Labels, StopSignal, ArgsEscaped): Apptainer <= 1.3 and Singularity 3.x. */
+	META_CONFIG_IMAGE_SPEC = 1,
+};
+
+/* What is known about the image being built. */
+typedef struct meta_source {
+	const char *bootstrap;	 /* def agent: "docker", "oci", "oci-archive", "docker-archive",
+				    "localimage", "scratch" ... */
+	const char *from;	 /* the From value (the reference without its transport) */
+	const json_t *config;	 /* whole OCI image config document, or NULL */
+	const char *base_name;	 /* for org.opencontainers.image.base.name, or NULL */
+	const char *base_digest; /* manifest digest for org.opencontainers.image.base.digest */
+	const char *arch;	 /* GOARCH of the image */
+	const char *variant;	 /* arch variant or NULL */
+	int64_t build_time;	 /* Unix seconds used for the build-date labels */
+	const char *def_text;	 /* full definition text; NULL = synthesized from bootstrap/from */
+	enum meta_config_style config_style; /* oci-config.json layout; 0 = current Apptainer */
+	/* litho extension, off by default (Apptainer writes none of these): also label
+	 * org.opencontainers.image.{created,base.name,base.digest,architecture,variant} */
+	bool oci_labels;
+} meta_source;
+
+/* Builds the metadata for an image made from an OCI/Docker image (or scratch when config is
+ * NULL), exactly as `apptainer build x.sif <transport>:<ref>` writes it, with these choices:
+ * org.label-schema.build-date is formatted in UTC (Apptainer: the builder's local zone);
+ * org.label-schema.build-arch is `arch` (Apptainer: the builder's GOARCH; the host's GOARCH
+ * here too when arch is NULL); org.label-schema.usage.apptainer.version holds LITHO_VERSION.
+ * Apptainer writes the replace=true files through a symlink it finds at their path (e.g. an
+ * image's etc/resolv.conf -> ../run/...), and creates a symlink only when stat() of its path
+ * fails. */
+int meta_for_image(const meta_source *src, meta_image *out, lt_error **err);
+void meta_image_free(meta_image *m);
+
+/* The pieces, exposed for tests and for the definition-file builder. */
+/* /.singularity.d/runscript for an OCI config's Entrypoint and Cmd (either may be NULL). */
+char *meta_oci_runscript(const json_t *entrypoint, const json_t *cmd);
+/* /.singularity.d/env/10-docker2singularity.sh for an OCI config's Env array (may be NULL). */
+char *meta_oci_env_script(const json_t *env);
+/* oci-config.json for a whole image config document: its "config" object decoded the way Go's
+ * encoding/json decodes it into the struct of `style`, then re-encoded like json.Marshal. Fails
+ * (like Apptainer's build) when a known field has the wrong JSON type. */
+int meta_oci_config_json(const json_t *config, enum meta_config_style style, char **out,
+			 lt_error **err);
+/* labels.json text for a string->string object: Go's json.MarshalIndent(map, "", "\t"). */
+char *meta_labels_json(const json_t *labels);
+/* Shell quoting helpers following Apptainer's rules. */
+char *meta_quote_single(const char *s);	 /* 'a'"'"'b' style */
+char *meta_escape_double(const char *s); /* backslash before \ " $ ` */
+
+#endif

@@ -1,0 +1,308 @@
+/* The byte buffer and the encoders that reproduce Go's output byte for byte: encoding/json
+ * strings and maps, strconv.Quote (fmt's %q), and Apptainer's shell escaping. */
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "meta_internal.h"
+
+static const char hexdigits[] = "0123456789abcdef";
+
+void mb_init(meta_buf *b)
+{
+	b->cap = 64;
+	b->len = 0;
+	b->data = lt_xmalloc(b->cap);
+	b->data[0] = '\0';
+}
+
+static void mb_reserve(meta_buf *b, size_t extra)
+{
+	if (b->data == NULL)
+		mb_init(b);
+	if (b->len + extra + 1 <= b->cap)
+		return;
+	size_t cap = b->cap;
+	while (b->len + extra + 1 > cap)
+		cap *= 2;
+	b->data = lt_xrealloc(b->data, cap);
+	b->cap = cap;
+}
+
+void mb_addn(meta_buf *b, const char *s, size_t n)
+{
+	mb_reserve(b, n);
+	if (n > 0)
+		memcpy(b->data + b->len, s, n);
+	b->len += n;
+	b->data[b->len] = '\0';
+}
+
+void mb_add(meta_buf *b, const char *s)
+{
+	mb_addn(b, s, strlen(s));
+}
+
+void mb_addc(meta_buf *b, char c)
+{
+	mb_addn(b, &c, 1);
+}
+
+void mb_printf(meta_buf *b, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	char *s = NULL;
+	int n = vasprintf(&s, fmt, ap);
+	va_end(ap);
+	if (n < 0) {
+		fputs("litho: out of memory\n", stderr);
+		abort();
+	}
+	mb_addn(b, s, (size_t)n);
+	free(s);
+}
+
+char *mb_steal(meta_buf *b, size_t *len)
+{
+	if (b->data == NULL)
+		mb_init(b);
+	char *s = b->data;
+	if (len != NULL)
+		*len = b->len;
+	b->data = NULL;
+	b->len = b->cap = 0;
+	return s;
+}
+
+void mb_free(meta_buf *b)
+{
+	free(b->data);
+	b->data = NULL;
+	b->len = b->cap = 0;
+}
+
+/* Decodes one UTF-8 sequence the way Go's utf8.DecodeRune does: anything invalid (overlong,
+ * surrogate, out of range, truncated) is one byte wide and returns -1. */
+static int32_t utf8_decode(const unsigned char *s, size_t len, size_t *width)
+{
+	unsigned char c = s[0];
+	*width = 1;
+	if (c < 0x80)
+		return c;
+	size_t n;
+	int32_t r, min;
+	if (c >= 0xC2 && c <= 0xDF) {
+		n = 2;
+		r = c & 0x1F;
+		min = 0x80;
+	} else if (c >= 0xE0 && c <= 0xEF) {
+		n = 3;
+		r = c & 0x0F;
+		min = 0x800;
+	} else if (c >= 0xF0 && c <= 0xF4) {
+		n = 4;
+		r = c & 0x07;
+		min = 0x10000;
+	} else {
+		return -1;
+	}
+	if (len < n)
+		return -1;
+	for (size_t i = 1; i < n; i++) {
+		if ((s[i] & 0xC0) != 0x80)
+			return -1;
+		r = (r << 6) | (s[i] & 0x3F);
+	}
+	if (r < min || r > 0x10FFFF || (r >= 0xD800 && r <= 0xDFFF))
+		return -1;
+	*width = n;
+	return r;
+}
+
+void mb_add_json_string(meta_buf *b, const char *str, size_t len)
+{
+	const unsigned char *s = (const unsigned char *)str;
+	mb_addc(b, '"');
+	size_t i = 0;
+	while (i < len) {
+		unsigned char c = s[i];
+		if (c < 0x80) {
+			i++;
+			switch (c) {
+			case '\\':
+			case '"':
+				mb_addc(b, '\\');
+				mb_addc(b, (char)c);
+				break;
+			case '\b':
+				mb_add(b, "\\b");
+				break;
+			case '\f':
+				mb_add(b, "\\f");
+				break;
+			case '\n':
+				mb_add(b, "\\n");
+				break;
+			case '\r':
+				mb_add(b, "\\r");
+				break;
+			case '\t':
+				mb_add(b, "\\t");
+				break;
+			default:
+				if (c < 0x20 || c == '<' || c == '>' || c == '&') {
+					char esc[7] = {'\\',
+						       'u',
+						       '0',
+						       '0',
+						       hexdigits[c >> 4],
+						       hexdigits[c & 0xF],
+						       '\0'};
+					mb_add(b, esc);
+				} else {
+					mb_addc(b, (char)c);
+				}
+			}
+			continue;
+		}
+		size_t w;
+		int32_t r = utf8_decode(s + i, len - i, &w);
+		if (r < 0)
+			mb_add(b, "\\ufffd");
+		else if (r == 0x2028)
+			mb_add(b, "\\u2028");
+		else if (r == 0x2029)
+			mb_add(b, "\\u2029");
+		else
+			mb_addn(b, (const char *)s + i, w);
+		i += w;
+	}
+	mb_addc(b, '"');
+}
+
+void mb_add_go_quote(meta_buf *b, const char *str, size_t len)
+{
+	const unsigned char *s = (const unsigned char *)str;
+	mb_addc(b, '"');
+	size_t i = 0;
+	while (i < len) {
+		size_t w;
+		int32_t r = utf8_decode(s + i, len - i, &w);
+		if (r < 0) {
+			char esc[5] = {'\\', 'x', hexdigits[s[i] >> 4], hexdigits[s[i] & 0xF],
+				       '\0'};
+			mb_add(b, esc);
+			i++;
+			continue;
+		}
+		if (r == '"' || r == '\\') {
+			mb_addc(b, '\\');
+			mb_addc(b, (char)r);
+		} else if (meta_go_is_print(r)) {
+			mb_addn(b, (const char *)s + i, w);
+		} else {
+			switch (r) {
+			case '\a':
+				mb_add(b, "\\a");
+				break;
+			case '\b':
+				mb_add(b, "\\b");
+				break;
+			case '\f':
+				mb_add(b, "\\f");
+				break;
+			case '\n':
+				mb_add(b, "\\n");
+				break;
+			case '\r':
+				mb_add(b, "\\r");
+				break;
+			case '\t':
+				mb_add(b, "\\t");
+				break;
+			case '\v':
+				mb_add(b, "\\v");
+				break;
+			default:
+				if (r < 0x20 || r == 0x7F)
+					mb_printf(b, "\\x%02x", (unsigned)r);
+				else if (r < 0x10000)
+					mb_printf(b, "\\u%04x", (unsigned)r);
+				else
+					mb_printf(b, "\\U%08x", (unsigned)r);
+			}
+		}
+		i += w;
+	}
+	mb_addc(b, '"');
+}
+
+void mb_add_shell_escape(meta_buf *b, const char *s, size_t len)
+{
+	for (size_t i = 0; i < len; i++) {
+		if (s[i] == '\\' || s[i] == '"' || s[i] == '`' || s[i] == '$')
+			mb_addc(b, '\\');
+		mb_addc(b, s[i]);
+	}
+}
+
+void mb_add_escape_single(meta_buf *b, const char *s, size_t len)
+{
+	for (size_t i = 0; i < len; i++) {
+		if (s[i] == '\'')
+			mb_add(b, "'\"'\"'");
+		else
+			mb_addc(b, s[i]);
+	}
+}
+
+const char *meta_jstr(const json_t *v, size_t *len)
+{
+	if (!json_is_string(v)) {
+		*len = 0;
+		return "";
+	}
+	*len = json_string_length(v);
+	return json_string_value(v);
+}
+
+static int cmp_keys(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+void mb_add_json_string_map(meta_buf *b, const json_t *obj, bool indent)
+{
+	size_t n = json_object_size(obj);
+	if (n == 0) {
+		mb_add(b, "{}");
+		return;
+	}
+	const char **keys = lt_xcalloc(n, sizeof(*keys));
+	size_t k = 0;
+	const char *key;
+	json_t *val;
+	json_object_foreach((json_t *)obj, key, val)
+	{
+		keys[k++] = key;
+	}
+	qsort(keys, k, sizeof(*keys), cmp_keys);
+	mb_addc(b, '{');
+	for (size_t i = 0; i < k; i++) {
+		if (i > 0)
+			mb_addc(b, ',');
+		if (indent)
+			mb_add(b, "\n\t");
+		mb_add_json_string(b, keys[i], strlen(keys[i]));
+		mb_add(b, indent ? ": " : ":");
+		size_t vlen;
+		const char *v = meta_jstr(json_object_get(obj, keys[i]), &vlen);
+		mb_add_json_string(b, v, vlen);
+	}
+	if (indent)
+		mb_addc(b, '\n');
+	mb_addc(b, '}');
+	free(keys);
+}

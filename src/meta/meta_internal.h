@@ -1,0 +1,90 @@
+/* meta internals shared by the module's files: a growable byte buffer, Go-compatible encoders
+ * (encoding/json strings, strconv.Quote), the fixed texts Apptainer puts into every image, and
+ * the decoded OCI image config. */
+#ifndef LITHO_META_INTERNAL_H
+#define LITHO_META_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "meta.h"
+
+/* ---------------------------------------------------------------------------------------------
+ * Byte buffer (always NUL terminated; aborts on OOM like the lt_x* allocators)
+ */
+typedef struct meta_buf {
+	char *data;
+	size_t len;
+	size_t cap;
+} meta_buf;
+
+void mb_init(meta_buf *b);
+void mb_addn(meta_buf *b, const char *s, size_t n);
+void mb_add(meta_buf *b, const char *s);
+void mb_addc(meta_buf *b, char c);
+void mb_printf(meta_buf *b, const char *fmt, ...) LT_PRINTF(2, 3);
+/* Returns the buffer's string (never NULL) and leaves b empty. */
+char *mb_steal(meta_buf *b, size_t *len);
+void mb_free(meta_buf *b);
+
+/* ---------------------------------------------------------------------------------------------
+ * Go encoders
+ */
+/* Appends s as a JSON string the way Go's encoding/json writes it (HTML-safe: <, >, & as
+ * \u003c..., U+2028/U+2029 escaped, invalid UTF-8 as \ufffd, \b and \f short forms as in
+ * Go >= 1.22). */
+void mb_add_json_string(meta_buf *b, const char *s, size_t len);
+/* Appends strconv.Quote(s), what fmt's %q writes for a string. */
+void mb_add_go_quote(meta_buf *b, const char *s, size_t len);
+/* strconv.IsPrint (Unicode 15.0.0, as in Go >= 1.21). */
+bool meta_go_is_print(int32_t r);
+/* shell.Escape: backslash before \ " ` $ (Apptainer internal/pkg/util/shell). */
+void mb_add_shell_escape(meta_buf *b, const char *s, size_t len);
+/* shell.EscapeSingleQuotes: ' becomes '"'"'. */
+void mb_add_escape_single(meta_buf *b, const char *s, size_t len);
+
+/* A string value's bytes and length (a JSON string may hold NUL); "" for anything else. */
+const char *meta_jstr(const json_t *v, size_t *len);
+
+/* Appends Go's json.Marshal of a string->string object (keys sorted bytewise); with indent,
+ * MarshalIndent(v, "", "\t") at top level. */
+void mb_add_json_string_map(meta_buf *b, const json_t *obj, bool indent);
+
+/* ---------------------------------------------------------------------------------------------
+ * Fixed texts (Apptainer the internal/pkg/build/sources scripts, embedded by base_environment.go)
+ */
+extern const char meta_text_action_exec[];
+extern const char meta_text_action_run[];
+extern const char meta_text_action_shell[];
+extern const char meta_text_action_start[];
+extern const char meta_text_action_test[];
+extern const char meta_text_env_01_base[];
+extern const char meta_text_env_90_environment[];
+extern const char meta_text_env_95_apps[];
+extern const char meta_text_env_99_base[];
+extern const char meta_text_env_99_runtimevars[];
+extern const char meta_text_runscript[];
+extern const char meta_text_startscript[];
+
+/* ---------------------------------------------------------------------------------------------
+ * The image config's "config" object, decoded like Go's json.Unmarshal into a struct
+ */
+#define META_CONF_MAX_FIELDS 24
+
+typedef struct meta_conf {
+	enum meta_config_style style;
+	/* one value per field of the style's struct, in struct order; NULL is the zero value */
+	json_t *v[META_CONF_MAX_FIELDS];
+} meta_conf;
+
+/* doc is the whole image config document (or NULL: all zero). */
+int meta_conf_decode(const json_t *doc, enum meta_config_style style, meta_conf *out,
+		     lt_error **err);
+/* The value of the field named exactly `name`, NULL when zero or not in the style's struct. */
+const json_t *meta_conf_get(const meta_conf *c, const char *name);
+/* Appends json.Marshal of the struct (omitempty on every field). */
+void meta_conf_encode(const meta_conf *c, meta_buf *b);
+void meta_conf_free(meta_conf *c);
+
+#endif

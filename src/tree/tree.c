@@ -1,0 +1,455 @@
+#include <stdlib.h>
+#include <string.h>
+
+#include "tree.h"
+
+/* (parent, name) -> node, open addressing with linear probing; tombstones keep probe chains
+ * intact after removals and are reused by inserts. */
+#define TOMBSTONE ((lt_node *)1)
+
+struct lt_tree {
+	lt_node *root;
+	lt_node **slots;
+	size_t capacity; /* power of two */
+	size_t used;	 /* live entries */
+	size_t filled;	 /* live entries + tombstones */
+};
+
+static uint64_t hash_key(const lt_node *parent, const char *name)
+{
+	/* FNV-1a over the name, mixed with the parent pointer. */
+	uint64_t h = 1469598103934665603ULL ^ ((uint64_t)(uintptr_t)parent * 0x9E3779B97F4A7C15ULL);
+	for (const unsigned char *p = (const unsigned char *)name; *p; p++) {
+		h ^= *p;
+		h *= 1099511628211ULL;
+	}
+	return h ^ (h >> 29);
+}
+
+static void table_insert_raw(lt_tree *t, lt_node *node)
+{
+	size_t mask = t->capacity - 1;
+	size_t i = hash_key(node->parent, node->name) & mask;
+	while (t->slots[i] != NULL && t->slots[i] != TOMBSTONE)
+		i = (i + 1) & mask;
+	if (t->slots[i] == NULL)
+		t->filled++;
+	t->slots[i] = node;
+	t->used++;
+}
+
+static void table_grow(lt_tree *t)
+{
+	lt_node **old = t->slots;
+	size_t old_cap = t->capacity;
+	size_t cap = old_cap ? old_cap : 1024;
+	while (t->used * 2 >= cap)
+		cap *= 2;
+	t->slots = lt_xcalloc(cap, sizeof(*t->slots));
+	t->capacity = cap;
+	t->used = t->filled = 0;
+	for (size_t i = 0; i < old_cap; i++)
+		if (old[i] != NULL && old[i] != TOMBSTONE)
+			table_insert_raw(t, old[i]);
+	free(old);
+}
+
+static void table_insert(lt_tree *t, lt_node *node)
+{
+	if ((t->filled + 1) * 4 >= t->capacity * 3)
+		table_grow(t);
+	table_insert_raw(t, node);
+}
+
+static size_t table_find(const lt_tree *t, const lt_node *parent, const char *name)
+{
+	size_t mask = t->capacity - 1;
+	size_t i = hash_key(parent, name) & mask;
+	for (;;) {
+		lt_node *n = t->slots[i];
+		if (n == NULL)
+			return SIZE_MAX;
+		if (n != TOMBSTONE && n->parent == parent && strcmp(n->name, name) == 0)
+			return i;
+		i = (i + 1) & mask;
+	}
+}
+
+static void table_remove(lt_tree *t, const lt_node *node)
+{
+	size_t i = table_find(t, node->parent, node->name);
+	if (i != SIZE_MAX) {
+		t->slots[i] = TOMBSTONE;
+		t->used--;
+	}
+}
+
+lt_inode *lt_inode_new(enum lt_ftype type)
+{
+	lt_inode *ino = lt_xcalloc(1, sizeof(*ino));
+	ino->type = type;
+	ino->mode = type == LT_FT_DIR ? 0755 : (type == LT_FT_SYMLINK ? 0777 : 0644);
+	return ino;
+}
+
+void lt_inode_clear_xattrs(lt_inode *ino)
+{
+	for (size_t i = 0; i < ino->n_xattrs; i++) {
+		free(ino->xattrs[i].key);
+		free(ino->xattrs[i].value);
+	}
+	free(ino->xattrs);
+	ino->xattrs = NULL;
+	ino->n_xattrs = 0;
+}
+
+static void inode_free(lt_inode *ino)
+{
+	lt_inode_clear_xattrs(ino);
+	free(ino->symlink);
+	free(ino->src_buffer);
+	free(ino->src_path);
+	free(ino);
+}
+
+void lt_inode_set_xattr(lt_inode *ino, const char *key, const void *value, size_t len)
+{
+	size_t i = 0;
+	while (i < ino->n_xattrs && strcmp(ino->xattrs[i].key, key) < 0)
+		i++;
+	uint8_t *copy = lt_xmalloc(len);
+	if (len)
+		memcpy(copy, value, len);
+	if (i < ino->n_xattrs && strcmp(ino->xattrs[i].key, key) == 0) {
+		free(ino->xattrs[i].value);
+		ino->xattrs[i].value = copy;
+		ino->xattrs[i].len = len;
+		return;
+	}
+	ino->xattrs = lt_xrealloc(ino->xattrs, (ino->n_xattrs + 1) * sizeof(*ino->xattrs));
+	memmove(&ino->xattrs[i + 1], &ino->xattrs[i], (ino->n_xattrs - i) * sizeof(*ino->xattrs));
+	ino->xattrs[i].key = lt_xstrdup(key);
+	ino->xattrs[i].value = copy;
+	ino->xattrs[i].len = len;
+	ino->n_xattrs++;
+}
+
+void lt_inode_set_buffer(lt_inode *ino, uint8_t *data, size_t len)
+{
+	free(ino->src_buffer);
+	free(ino->src_path);
+	ino->src_path = NULL;
+	ino->src_buffer = data;
+	ino->size = len;
+	ino->src = len ? LT_SRC_BUFFER : LT_SRC_NONE;
+}
+
+lt_tree *lt_tree_new(void)
+{
+	lt_tree *t = lt_xcalloc(1, sizeof(*t));
+	t->root = lt_xcalloc(1, sizeof(*t->root));
+	t->root->name = lt_xstrdup("");
+	t->root->inode = lt_inode_new(LT_FT_DIR);
+	t->root->inode->nlink = 1;
+	t->root->layer = -1;
+	table_grow(t);
+	return t;
+}
+
+lt_node *lt_tree_root(lt_tree *t)
+{
+	return t->root;
+}
+
+size_t lt_tree_node_count(const lt_tree *t)
+{
+	return t->used + 1;
+}
+
+lt_node *lt_tree_child(lt_tree *t, const lt_node *dir, const char *name)
+{
+	size_t i = table_find(t, dir, name);
+	return i == SIZE_MAX ? NULL : t->slots[i];
+}
+
+lt_node *lt_tree_add(lt_tree *t, lt_node *dir, const char *name, lt_inode *inode)
+{
+	lt_node *n = lt_xcalloc(1, sizeof(*n));
+	n->name = lt_xstrdup(name);
+	n->parent = dir;
+	n->inode = inode;
+	n->layer = -1;
+	inode->nlink++;
+	n->next_sibling = dir->first_child;
+	dir->first_child = n;
+	dir->n_children++;
+	table_insert(t, n);
+	return n;
+}
+
+static void release_inode(lt_inode *ino)
+{
+	if (--ino->nlink == 0 && ino->refs == 0)
+		inode_free(ino);
+}
+
+void lt_inode_ref(lt_inode *ino)
+{
+	ino->refs++;
+}
+
+void lt_inode_unref(lt_inode *ino)
+{
+	if (--ino->refs == 0 && ino->nlink == 0)
+		inode_free(ino);
+}
+
+/* Frees a node and its subtree; the caller has unlinked it from its parent. */
+static void free_subtree(lt_tree *t, lt_node *node)
+{
+	/* Iterative over siblings, recursive over depth (bounded by path depth). */
+	lt_node *c = node->first_child;
+	while (c != NULL) {
+		lt_node *next = c->next_sibling;
+		table_remove(t, c);
+		free_subtree(t, c);
+		c = next;
+	}
+	release_inode(node->inode);
+	free(node->name);
+	free(node);
+}
+
+static void unlink_child(lt_node *parent, lt_node *node)
+{
+	lt_node **pp = &parent->first_child;
+	while (*pp != node)
+		pp = &(*pp)->next_sibling;
+	*pp = node->next_sibling;
+	parent->n_children--;
+}
+
+void lt_tree_remove(lt_tree *t, lt_node *node)
+{
+	if (node == t->root || node->parent == NULL)
+		return;
+	unlink_child(node->parent, node);
+	table_remove(t, node);
+	free_subtree(t, node);
+}
+
+void lt_tree_replace_inode(lt_tree *t, lt_node *node, lt_inode *inode)
+{
+	lt_node *c = node->first_child;
+	while (c != NULL) {
+		lt_node *next = c->next_sibling;
+		table_remove(t, c);
+		free_subtree(t, c);
+		c = next;
+	}
+	node->first_child = NULL;
+	node->n_children = 0;
+	inode->nlink++;
+	release_inode(node->inode);
+	node->inode = inode;
+}
+
+lt_node *lt_tree_lookup(lt_tree *t, const char *path)
+{
+	lt_node *cur = t->root;
+	const char *p = path;
+	char name[4096];
+	while (*p) {
+		while (*p == '/')
+			p++;
+		if (!*p)
+			break;
+		const char *e = strchr(p, '/');
+		size_t len = e ? (size_t)(e - p) : strlen(p);
+		if (len >= sizeof(name))
+			return NULL;
+		memcpy(name, p, len);
+		name[len] = '\0';
+		cur = lt_tree_child(t, cur, name);
+		if (cur == NULL)
+			return NULL;
+		p += len;
+	}
+	return cur;
+}
+
+char *lt_node_path(const lt_node *node)
+{
+	size_t len = 0;
+	for (const lt_node *n = node; n->parent != NULL; n = n->parent)
+		len += strlen(n->name) + 1;
+	if (len == 0)
+		return lt_xstrdup("");
+	char *out = lt_xmalloc(len);
+	size_t pos = len - 1;
+	out[pos] = '\0';
+	for (const lt_node *n = node; n->parent != NULL; n = n->parent) {
+		size_t l = strlen(n->name);
+		pos -= l;
+		memcpy(out + pos, n->name, l);
+		if (pos > 0)
+			out[--pos] = '/';
+	}
+	return out;
+}
+
+static int compare_names(const void *a, const void *b)
+{
+	const lt_node *x = *(const lt_node *const *)a, *y = *(const lt_node *const *)b;
+	/* strcmp compares as unsigned char, which is the order SquashFS lookups rely on. */
+	return strcmp(x->name, y->name);
+}
+
+static void sort_children(lt_node *dir)
+{
+	if (dir->n_children > 1) {
+		lt_node **arr = lt_xmalloc(dir->n_children * sizeof(*arr));
+		size_t i = 0;
+		for (lt_node *c = dir->first_child; c != NULL; c = c->next_sibling)
+			arr[i++] = c;
+		qsort(arr, dir->n_children, sizeof(*arr), compare_names);
+		for (i = 0; i + 1 < dir->n_children; i++)
+			arr[i]->next_sibling = arr[i + 1];
+		arr[dir->n_children - 1]->next_sibling = NULL;
+		dir->first_child = arr[0];
+		free(arr);
+	}
+	for (lt_node *c = dir->first_child; c != NULL; c = c->next_sibling)
+		if (c->inode->type == LT_FT_DIR)
+			sort_children(c);
+}
+
+void lt_tree_sort(lt_tree *t)
+{
+	sort_children(t->root);
+}
+
+static int walk(lt_node *node, int (*fn)(lt_node *, void *), void *arg)
+{
+	int r = fn(node, arg);
+	if (r != 0)
+		return r;
+	for (lt_node *c = node->first_child; c != NULL; c = c->next_sibling) {
+		r = walk(c, fn, arg);
+		if (r != 0)
+			return r;
+	}
+	return 0;
+}
+
+int lt_tree_walk(lt_tree *t, int (*fn)(lt_node *node, void *arg), void *arg)
+{
+	return walk(t->root, fn, arg);
+}
+
+void lt_tree_free(lt_tree *t)
+{
+	if (t == NULL)
+		return;
+	lt_node *c = t->root->first_child;
+	while (c != NULL) {
+		lt_node *next = c->next_sibling;
+		free_subtree(t, c);
+		c = next;
+	}
+	release_inode(t->root->inode);
+	free(t->root->name);
+	free(t->root);
+	free(t->slots);
+	free(t);
+}
+
+static lt_inode *implicit_dir_inode(void)
+{
+	lt_inode *ino = lt_inode_new(LT_FT_DIR);
+	ino->mode = 0755;
+	return ino;
+}
+
+lt_node *lt_tree_add_implicit_dir(lt_tree *t, lt_node *dir, const char *name)
+{
+	lt_node *n = lt_tree_add(t, dir, name, implicit_dir_inode());
+	n->implicit = true;
+	return n;
+}
+
+#define MAX_SYMLINKS  40
+#define MAX_COMPONENT 4096
+
+static int resolve(lt_tree *t, lt_node *start, const char *path, bool create, int *links,
+		   lt_node **out, lt_error **err)
+{
+	lt_node *cur = start;
+	const char *p = path;
+	char comp[MAX_COMPONENT];
+	*out = NULL;
+	while (*p) {
+		while (*p == '/')
+			p++;
+		if (!*p)
+			break;
+		const char *e = strchr(p, '/');
+		size_t len = e ? (size_t)(e - p) : strlen(p);
+		if (len >= sizeof(comp))
+			return lt_error_set(err, 0, "path component too long");
+		memcpy(comp, p, len);
+		comp[len] = '\0';
+		p += len;
+		if (strcmp(comp, ".") == 0)
+			continue;
+		if (strcmp(comp, "..") == 0) {
+			if (cur->parent != NULL)
+				cur = cur->parent;
+			continue;
+		}
+		lt_node *child = lt_tree_child(t, cur, comp);
+		if (child == NULL) {
+			if (!create)
+				return 0;
+			cur = lt_tree_add_implicit_dir(t, cur, comp);
+			continue;
+		}
+		switch (child->inode->type) {
+		case LT_FT_DIR:
+			cur = child;
+			break;
+		case LT_FT_SYMLINK: {
+			if (++*links > MAX_SYMLINKS)
+				return lt_error_set(
+				    err, 0, "too many levels of symbolic links at %s", comp);
+			const char *target = child->inode->symlink;
+			lt_node *base = target[0] == '/' ? t->root : cur;
+			lt_node *resolved = NULL;
+			if (resolve(t, base, target, create, links, &resolved, err) < 0)
+				return -1;
+			if (resolved == NULL)
+				return 0;
+			cur = resolved;
+			break;
+		}
+		default:
+			if (!create)
+				return 0;
+			/* A file where a directory is needed is replaced (as umoci 0.5 does). */
+			lt_tree_replace_inode(t, child, implicit_dir_inode());
+			child->implicit = true;
+			child->layer = -1;
+			cur = child;
+			break;
+		}
+	}
+	*out = cur;
+	return 0;
+}
+
+int lt_tree_resolve_dir(lt_tree *t, lt_node *start, const char *path, bool create, lt_node **out,
+			lt_error **err)
+{
+	int links = 0;
+	return resolve(t, start ? start : t->root, path, create, &links, out, err);
+}
