@@ -119,10 +119,11 @@ static int open_source(build_ctx *c, meta_source *ms, lt_error **err)
 		return build_oci_merge(c, err);
 	}
 	struct stat st;
-	if (stat(o->source, &st) == 0 && S_ISDIR(st.st_mode))
-		return lt_error_set(err, 0,
-				    "%s: building from a directory (sandbox) is not supported yet",
-				    o->source);
+	if (stat(o->source, &st) == 0 && S_ISDIR(st.st_mode)) {
+		ms->bootstrap = "localimage";
+		ms->from = o->source;
+		return build_dir_scan(c, o->source, err);
+	}
 	return lt_error_set(err, 0,
 			    "%s: unknown source: expected oci:DIR, oci-archive:FILE or "
 			    "docker-archive:FILE",
@@ -150,7 +151,17 @@ int build_sif(const build_opts *o, build_report *report, lt_error **err)
 	int rc = -1;
 	if (open_source(&c, &ms, err) < 0)
 		goto out;
-	if (meta_for_image(&ms, &meta, err) < 0 || build_insert_meta(&c, &meta, err) < 0)
+	if (meta_for_image(&ms, &meta, err) < 0)
+		goto out;
+	if (c.image == NULL) {
+		/* A sandbox keeps its own files: only what is missing of the skeleton is added,
+		 * and the SIF metadata describes what the directory holds. */
+		for (size_t i = 0; i < meta.n_entries; i++)
+			meta.entries[i].replace = false;
+	}
+	if (build_insert_meta(&c, &meta, err) < 0)
+		goto out;
+	if (c.image == NULL && build_sandbox_metadata(&c, &meta, err) < 0)
 		goto out;
 
 	lt_atomic_file af;

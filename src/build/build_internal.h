@@ -29,6 +29,11 @@ int build_oci_merge(build_ctx *c, lt_error **err);
 /* Pass 2: reads the layers again and feeds the bytes of every surviving file to the writer. */
 int build_oci_feed(build_ctx *c, sq_writer *w, lt_error **err);
 
+/* Sandbox directories: reads the tree from the host (files are read again in pass 2). */
+int build_dir_scan(build_ctx *c, const char *root, lt_error **err);
+/* Replaces the Def.FILE text and inspect JSON of m by what the sandbox's tree holds. */
+int build_sandbox_metadata(build_ctx *c, meta_image *m, lt_error **err);
+
 /* Puts the metadata entries into the tree (parents are resolved inside the tree). */
 int build_insert_meta(build_ctx *c, const meta_image *m, lt_error **err);
 /* Feeds the files whose bytes the tree holds (metadata) or a host path names. */

@@ -129,3 +129,109 @@ int build_feed_local(build_ctx *c, sq_writer *w, lt_error **err)
 	lt_tree_sort(c->tree);
 	return lt_tree_walk(c->tree, feed_node, &f) == 0 ? 0 : -1;
 }
+
+/* Reads a small file of the tree (metadata or a host file) into a new string; NULL when the
+ * path is missing or not a regular file. Symlinks inside the tree are followed. */
+static char *tree_file(build_ctx *c, const char *path, lt_error **err)
+{
+	lt_node *n = lt_tree_lookup(c->tree, path);
+	for (int hops = 0; n != NULL && n->inode->type == LT_FT_SYMLINK && hops < 40; hops++) {
+		const char *target = n->inode->symlink;
+		char *parent = lt_node_path(n->parent);
+		char *joined =
+		    target[0] == '/' ? lt_xstrdup(target + 1) : lt_path_join(parent, target);
+		free(parent);
+		char *clean = lt_path_confine(joined, NULL);
+		n = lt_tree_lookup(c->tree, clean);
+		free(joined);
+		free(clean);
+	}
+	if (n == NULL || n->inode->type != LT_FT_REG)
+		return NULL;
+	lt_inode *ino = n->inode;
+	if (ino->src == LT_SRC_BUFFER)
+		return lt_xstrndup((const char *)ino->src_buffer, ino->size);
+	if (ino->src == LT_SRC_PATH) {
+		char *data = NULL;
+		if (lt_read_file(ino->src_path, &data, NULL, err) < 0)
+			return NULL;
+		return data;
+	}
+	return lt_xstrdup("");
+}
+
+int build_sandbox_metadata(build_ctx *c, meta_image *m, lt_error **err)
+{
+	static const char *const texts[] = {
+	    ".singularity.d/Singularity", ".singularity.d/runscript",
+	    ".singularity.d/test",	  ".singularity.d/runscript.help",
+	    ".singularity.d/startscript", ".singularity.d/labels.json",
+	};
+	char *t[LT_ARRAY_SIZE(texts)] = {0};
+	for (size_t i = 0; i < LT_ARRAY_SIZE(texts); i++) {
+		lt_error *e = NULL;
+		t[i] = tree_file(c, texts[i], &e);
+		if (e != NULL) {
+			lt_warn("%s", e->message);
+			lt_error_free(&e);
+		}
+	}
+	json_t *labels = NULL;
+	if (t[5] != NULL && *t[5] != '\0') {
+		labels = lt_json_parse(t[5], strlen(t[5]), ".singularity.d/labels.json", err);
+		if (labels == NULL) {
+			lt_warn("%s; labels left out", (*err)->message);
+			lt_error_free(err);
+		}
+	}
+	/* The environment files `apptainer inspect` shows: 10-docker*.sh and 9*-environment.sh */
+	meta_inspect_env env[64];
+	char *env_paths[64], *env_data[64];
+	size_t n_env = 0;
+	lt_node *envdir = lt_tree_lookup(c->tree, ".singularity.d/env");
+	if (envdir != NULL && envdir->inode->type == LT_FT_DIR) {
+		lt_tree_sort(c->tree);
+		for (lt_node *e = envdir->first_child; e && n_env < 64; e = e->next_sibling) {
+			bool docker = lt_str_has_prefix(e->name, "10-docker") &&
+				      lt_str_has_suffix(e->name, ".sh");
+			bool environ =
+			    e->name[0] == '9' && lt_str_has_suffix(e->name, "-environment.sh");
+			if (!docker && !environ)
+				continue;
+			char *rel = lt_strdup_printf(".singularity.d/env/%s", e->name);
+			char *data = tree_file(c, rel, NULL);
+			free(rel);
+			if (data == NULL)
+				continue;
+			env_paths[n_env] = lt_strdup_printf("/.singularity.d/env/%s", e->name);
+			env_data[n_env] = data;
+			env[n_env] = (meta_inspect_env){env_paths[n_env], data};
+			n_env++;
+		}
+	}
+	meta_inspect in = {
+	    .env = env,
+	    .n_env = n_env,
+	    .labels = labels,
+	    .deffile = t[0],
+	    .runscript = t[1],
+	    .test = t[2],
+	    .helpfile = t[3],
+	    .startscript = t[4],
+	};
+	free(m->inspect_json);
+	m->inspect_json = meta_inspect_json(&in);
+	if (t[0] != NULL && *t[0] != '\0') {
+		free(m->deffile);
+		m->deffile = t[0];
+		t[0] = NULL;
+	}
+	for (size_t i = 0; i < LT_ARRAY_SIZE(texts); i++)
+		free(t[i]);
+	for (size_t i = 0; i < n_env; i++) {
+		free(env_paths[i]);
+		free(env_data[i]);
+	}
+	json_decref(labels);
+	return 0;
+}

@@ -155,31 +155,52 @@ static void add_attr(meta_buf *b, const char *key, const char *value, bool *firs
 
 /* inspect-metadata.json: json.Marshal of pkg/inspect Metadata {"data":{"attributes":{apps,
  * environment, labels, runscript, test, helpfile, deffile, startscript}},"type":"container"},
- * empty fields omitted. environment holds env/10-docker*.sh and env/9*-environment.sh. */
-static char *make_inspect(const char *env_docker, const json_t *labels, const char *runscript,
-			  const char *deffile)
+ * empty fields omitted. */
+char *meta_inspect_json(const meta_inspect *in)
 {
 	meta_buf b;
 	mb_init(&b);
 	mb_add(&b, "{\"data\":{\"attributes\":{\"environment\":{");
-	if (env_docker != NULL) {
-		mb_add_json_string(&b, ENV_DOCKER, strlen(ENV_DOCKER));
+	for (size_t i = 0; i < in->n_env; i++) {
+		if (i > 0)
+			mb_addc(&b, ',');
+		mb_add_json_string(&b, in->env[i].path, strlen(in->env[i].path));
 		mb_addc(&b, ':');
-		mb_add_json_string(&b, env_docker, trimmed_len(env_docker));
-		mb_addc(&b, ',');
+		mb_add_json_string(&b, in->env[i].content, trimmed_len(in->env[i].content));
 	}
-	mb_add_json_string(&b, ENV_ENVIRON, strlen(ENV_ENVIRON));
-	mb_addc(&b, ':');
-	mb_add_json_string(&b, meta_text_env_90_environment,
-			   trimmed_len(meta_text_env_90_environment));
 	mb_add(&b, "},\"labels\":");
-	mb_add_json_string_map(&b, labels, false);
+	json_t *empty = json_object();
+	mb_add_json_string_map(&b, in->labels ? in->labels : empty, false);
+	json_decref(empty);
 	bool first = false;
-	add_attr(&b, "runscript", runscript, &first);
-	add_attr(&b, "deffile", deffile, &first);
-	add_attr(&b, "startscript", meta_text_startscript, &first);
+	add_attr(&b, "runscript", in->runscript ? in->runscript : "", &first);
+	add_attr(&b, "test", in->test ? in->test : "", &first);
+	add_attr(&b, "helpfile", in->helpfile ? in->helpfile : "", &first);
+	add_attr(&b, "deffile", in->deffile ? in->deffile : "", &first);
+	add_attr(&b, "startscript", in->startscript ? in->startscript : "", &first);
 	mb_add(&b, "}},\"type\":\"container\"}");
 	return mb_steal(&b, NULL);
+}
+
+/* The image build's own files: env/10-docker2singularity.sh (OCI sources) and
+ * env/90-environment.sh. */
+static char *make_inspect(const char *env_docker, const json_t *labels, const char *runscript,
+			  const char *deffile)
+{
+	meta_inspect_env env[2];
+	size_t n = 0;
+	if (env_docker != NULL)
+		env[n++] = (meta_inspect_env){ENV_DOCKER, env_docker};
+	env[n++] = (meta_inspect_env){ENV_ENVIRON, meta_text_env_90_environment};
+	meta_inspect in = {
+	    .env = env,
+	    .n_env = n,
+	    .labels = labels,
+	    .runscript = runscript,
+	    .deffile = deffile,
+	    .startscript = meta_text_startscript,
+	};
+	return meta_inspect_json(&in);
 }
 
 /* ---------------------------------------------------------------------------------------------

@@ -80,6 +80,23 @@ typedef struct meta_source {
 int meta_for_image(const meta_source *src, meta_image *out, lt_error **err);
 void meta_image_free(meta_image *m);
 
+/* inspect-metadata.json from the files actually in an image (sandbox builds, def builds):
+ * env lists the environment files Apptainer shows (/.singularity.d/env/10-docker*.sh and
+ * 9*-environment.sh) in glob order; NULL or empty strings are left out. */
+typedef struct meta_inspect_env {
+	const char *path; /* "/.singularity.d/env/90-environment.sh" */
+	const char *content;
+} meta_inspect_env;
+
+typedef struct meta_inspect {
+	const meta_inspect_env *env;
+	size_t n_env;
+	const json_t *labels; /* object of strings, or NULL */
+	const char *runscript, *test, *helpfile, *deffile, *startscript;
+} meta_inspect;
+
+char *meta_inspect_json(const meta_inspect *in);
+
 /* The pieces, exposed for tests and for the definition-file builder. */
 /* /.singularity.d/runscript for an OCI config's Entrypoint and Cmd (either may be NULL). */
 char *meta_oci_runscript(const json_t *entrypoint, const json_t *cmd);

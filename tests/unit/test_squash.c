@@ -217,6 +217,102 @@ static void test_deterministic_threads(void)
 	free(b);
 }
 
+static int collect_names(void *ctx, const char *name, uint64_t ref, uint32_t inum, uint32_t type)
+{
+	char *list = ctx;
+	strcat(list, name);
+	strcat(list, ",");
+	return 0;
+}
+
+static int collect_xattrs(void *ctx, const char *key, const void *value, size_t len)
+{
+	char *list = ctx;
+	strcat(list, key);
+	strcat(list, "=");
+	strncat(list, value, len);
+	strcat(list, ";");
+	return 0;
+}
+
+static void test_reader(void)
+{
+	char *img = lt_path_join(tmpdir, "r.img");
+	uint64_t size = 0;
+	CHECK_INT(write_image(img, 2, SQ_COMP_GZIP, &size), 0);
+	int fd = open(img, O_RDONLY);
+	lt_error *err = NULL;
+	sq_image *si = NULL;
+	CHECK_INT(sq_image_open(fd, 4096, size, "r.img", &si, &err), 0);
+	sq_reader *r = si ? sq_reader_new(si, &err) : NULL;
+	CHECK(r != NULL);
+	if (r == NULL) {
+		close(fd);
+		free(img);
+		return;
+	}
+	/* by path, through a symlink */
+	char *data = NULL;
+	size_t len = 0;
+	CHECK_INT(sq_read_file(r, "link", 1 << 20, &data, &len, &err), 0);
+	CHECK_STR(data, "hello world\n");
+	free(data);
+	CHECK_INT(sq_read_file(r, "dir/sub/../../big", 1 << 20, &data, &len, &err), 0);
+	CHECK_INT(len, 5 * 4096);
+	CHECK(data && data[0] == 'a' && data[4096] == 0 && data[3 * 4096] == 'b');
+	free(data);
+	CHECK_INT(sq_read_file(r, "nope", 100, &data, &len, &err), 1);
+	uint64_t ref = 0;
+	CHECK_INT(sq_resolve(r, "link", false, &ref, &err), 0);
+	sq_inode *i = NULL;
+	CHECK_INT(sq_inode_get(r, ref, &i, &err), 0);
+	CHECK(i && sq_inode_is_symlink(i));
+	sq_inode_free(i);
+	/* attributes, directory listing, xattrs */
+	CHECK_INT(sq_resolve(r, "dir/hello", true, &ref, &err), 0);
+	CHECK_INT(sq_inode_get(r, ref, &i, &err), 0);
+	sq_attr a;
+	sq_inode_attr(r, i, &a);
+	CHECK_INT(a.mode, 0104755);
+	CHECK_INT(a.nlink, 2);
+	CHECK_INT(a.size, 12);
+	char list[512] = "";
+	CHECK_INT(sq_xattrs(r, i, collect_xattrs, list, &err), 0);
+	CHECK(strstr(list, "user.comment=hi;") != NULL);
+	if (tap_current_failed)
+		printf("# xattrs: %s\n", list);
+	sq_inode_free(i);
+	CHECK_INT(sq_inode_get(r, sq_image_root(si), &i, &err), 0);
+	list[0] = '\0';
+	CHECK_INT(sq_readdir(r, i, 9, collect_names, list, &err), 0);
+	CHECK_STR(list, "link,old,");
+	sq_inode_free(i);
+	CHECK_INT(sq_resolve(r, "chr", true, &ref, &err), 0);
+	CHECK_INT(sq_inode_get(r, ref, &i, &err), 0);
+	sq_inode_attr(r, i, &a);
+	CHECK_INT(a.rdev_major, 1);
+	CHECK_INT(a.rdev_minor, 300000);
+	sq_inode_free(i);
+	/* extraction keeps contents, links and modes */
+	char *dest = lt_path_join(tmpdir, "x");
+	CHECK_INT(sq_extract(si, dest, &err), 0);
+	char *cmd = lt_strdup_printf("cd '%s' && cat dir/hello && stat -c '%%h %%a' hardlink && "
+				     "readlink link && stat -c '%%t:%%T' chr",
+				     dest);
+	char *out = run(cmd);
+	CHECK_STR(out, "hello world\n2 4755\ndir/hello\n1:493e0\n");
+	free(out);
+	free(cmd);
+	free(dest);
+	if (err)
+		printf("# %s\n", err->message);
+	lt_error_free(&err);
+	sq_reader_free(r);
+	sq_image_close(si);
+	close(fd);
+	free(img);
+}
+
 static void test_options(void)
 {
 	lt_error *err = NULL;
@@ -240,6 +336,7 @@ int main(void)
 		return 2;
 	RUN(test_listing);
 	RUN(test_deterministic_threads);
+	RUN(test_reader);
 	RUN(test_options);
 	char *cmd = lt_strdup_printf("rm -rf '%s'", tmpdir);
 	if (system(cmd) != 0)
