@@ -35,5 +35,6 @@ int64_t cli_build_time(void);
 
 int cmd_sif(int argc, char **argv, lt_error **err);
 int cmd_build(int argc, char **argv, lt_error **err);
+int cmd_action(int argc, char **argv, lt_error **err);
 
 #endif

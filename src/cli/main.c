@@ -16,6 +16,10 @@ static int cmd_help(int argc, char **argv, lt_error **err);
 
 static const cli_command commands[] = {
     {"build", cmd_build, "build a SIF image from a layered image on disk"},
+    {"run", cmd_action, "run the image's runscript"},
+    {"exec", cmd_action, "run a command in the image"},
+    {"shell", cmd_action, "start a shell in the image"},
+    {"test", cmd_action, "run the image's test script"},
     {"sif", cmd_sif, "create, inspect and edit SIF files (like siftool)"},
     {"version", cmd_version, "show the version"},
     {"help", cmd_help, "show this help"},
@@ -58,6 +62,17 @@ int main(int argc, char **argv)
 	lt_umask();
 	lt_cleanup_install_signal_handlers();
 
+	/* The SIF launch line "#!/usr/bin/env run-singularity" runs images as
+	 * `run-singularity IMAGE ARGS`: the same as `litho run IMAGE ARGS`. */
+	if (strcmp(lt_path_basename(argv[0]), "run-singularity") == 0) {
+		argv[0] = "run";
+		lt_error *err = NULL;
+		int rc = cmd_action(argc, argv, &err);
+		if (err != NULL)
+			lt_error_report(err);
+		lt_error_free(&err);
+		return rc;
+	}
 	int c;
 	while ((c = getopt_long(argc, argv, "+qsvdh", opts, NULL)) != -1) {
 		switch (c) {
@@ -98,13 +113,11 @@ int main(int argc, char **argv)
 		return CLI_USAGE;
 	}
 	lt_error *err = NULL;
+	/* A command's status can also be a container's, so only an error object means that
+	 * litho itself failed. */
 	int rc = cmd->run(argc - optind, argv + optind, &err);
-	if (rc != CLI_OK) {
-		if (lt_log_get_level() != LT_LOG_SILENT)
-			lt_error_report(err);
-		if (rc == CLI_USAGE && err == NULL)
-			print_usage(stderr);
-	}
+	if (err != NULL && lt_log_get_level() != LT_LOG_SILENT)
+		lt_error_report(err);
 	lt_error_free(&err);
 	return rc;
 }

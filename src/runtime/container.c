@@ -1,0 +1,555 @@
+/* The container process: a user namespace in which the caller's uid owns the image's files,
+ * a mount namespace assembled around the image, pivot_root, and execve of the action.
+ *
+ * Every mount is made before pivot_root, while host paths still resolve, so targets inside the
+ * image are resolved here component by component, with the image's symlinks followed inside
+ * the image (like openat2's RESOLVE_IN_ROOT, which older kernels lack): the kernel is only
+ * ever given target paths without symlinks, so nothing can be mounted outside the container.
+ *
+ * Mount points the image lacks ($HOME, the working directory, bind destinations) are made with
+ * an "underlay": the directory that should hold them is replaced by a session directory into
+ * which each of its entries is bound, and the new mount point is created there.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "runtime_internal.h"
+
+#define MAX_SYMLINKS 40
+
+typedef struct cont {
+	rt_ctx *c;
+	int error_fd;
+	char *root;	  /* host path of the container's root while it is assembled */
+	char **underlays; /* host paths of directories replaced by an underlay */
+	size_t n_underlays;
+	unsigned next_session;
+} cont;
+
+_Noreturn static void die(cont *k, int e, const char *fmt, ...) LT_PRINTF(3, 4);
+
+_Noreturn static void die(cont *k, int e, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	char *msg = NULL;
+	if (vasprintf(&msg, fmt, ap) < 0)
+		msg = NULL;
+	va_end(ap);
+	char *full = e ? lt_strdup_printf("%s: %s", msg ? msg : "", strerror(e))
+		       : lt_xstrdup(msg ? msg : "");
+	if (write(k->error_fd, full, strlen(full)) < 0)
+		_exit(255);
+	_exit(255);
+}
+
+static bool no_mount(const cont *k, const char *what)
+{
+	for (size_t i = 0; i < k->c->o->n_no_mount; i++)
+		if (strcmp(k->c->o->no_mount[i], what) == 0)
+			return true;
+	return false;
+}
+
+static void write_file(cont *k, const char *path, const char *data)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0 || write(fd, data, strlen(data)) != (ssize_t)strlen(data))
+		die(k, errno, "writing %s", path);
+	close(fd);
+}
+
+static void enter_namespaces(cont *k)
+{
+	rt_ctx *c = k->c;
+	if (unshare(CLONE_NEWNS | (c->root ? 0 : CLONE_NEWUSER)) < 0)
+		die(k, errno, "creating the container's namespaces");
+	if (!c->root) {
+		/* The launcher's namespace maps its uid 0 to the caller; here the caller's uid
+		 * maps to that 0, so files the image gives to root belong to the caller. */
+		char map[64];
+		write_file(k, "/proc/self/setgroups", "deny");
+		snprintf(map, sizeof(map), "%u 0 1\n", (unsigned)c->uid);
+		write_file(k, "/proc/self/uid_map", map);
+		snprintf(map, sizeof(map), "%u 0 1\n", (unsigned)c->gid);
+		write_file(k, "/proc/self/gid_map", map);
+	}
+	if (mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL) < 0)
+		die(k, errno, "making the mount namespace private");
+}
+
+static void bind(cont *k, const char *src, const char *dst, bool recursive)
+{
+	if (mount(src, dst, NULL, MS_BIND | (recursive ? MS_REC : 0), NULL) < 0)
+		die(k, errno, "binding %s on %s", src, dst);
+}
+
+/* Changes a bind's flags, keeping the ones the kernel locks for mounts that come from a more
+ * privileged namespace (remounting without them fails with EPERM). */
+static void remount(cont *k, const char *path, bool ro, unsigned long extra)
+{
+	struct statvfs sv;
+	unsigned long flags = MS_REMOUNT | MS_BIND | (ro ? MS_RDONLY : 0) | extra;
+	if (statvfs(path, &sv) == 0) {
+		static const struct {
+			unsigned long st, ms;
+		} keep[] = {{ST_NOSUID, MS_NOSUID},	    {ST_NODEV, MS_NODEV},
+			    {ST_NOEXEC, MS_NOEXEC},	    {ST_NOATIME, MS_NOATIME},
+			    {ST_NODIRATIME, MS_NODIRATIME}, {ST_RELATIME, MS_RELATIME}};
+		for (size_t i = 0; i < LT_ARRAY_SIZE(keep); i++)
+			if (sv.f_flag & keep[i].st)
+				flags |= keep[i].ms;
+	}
+	if (mount(NULL, path, NULL, flags, NULL) < 0)
+		die(k, errno, "remounting %s", path);
+}
+
+/* A fresh directory of the session tmpfs. */
+static char *session_dir(cont *k, const char *prefix, mode_t mode)
+{
+	char *p = lt_strdup_printf("%s/%s%u", k->c->session, prefix, k->next_session++);
+	if (mkdir(p, mode) < 0)
+		die(k, errno, "creating %s", p);
+	chmod(p, mode);
+	return p;
+}
+
+/* Replaces directory `dir` (a host path inside the root, free of symlinks) by a session
+ * directory holding binds of all its entries, so that new entries can be created in it. */
+static void make_underlay(cont *k, const char *dir)
+{
+	char *ul = session_dir(k, "ul", 0755);
+	struct stat st;
+	if (stat(dir, &st) == 0)
+		chmod(ul, st.st_mode & 07777);
+	DIR *d = opendir(dir);
+	if (d == NULL)
+		die(k, errno, "reading %s", dir);
+	struct dirent *de;
+	while ((de = readdir(d)) != NULL) {
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		char *src = lt_path_join(dir, de->d_name);
+		char *dst = lt_path_join(ul, de->d_name);
+		struct stat es;
+		if (lstat(src, &es) < 0) {
+			/* vanished or unreadable: left out */
+		} else if (S_ISLNK(es.st_mode)) {
+			char target[4096];
+			ssize_t n = readlink(src, target, sizeof(target) - 1);
+			if (n >= 0) {
+				target[n] = '\0';
+				if (symlink(target, dst) < 0)
+					die(k, errno, "copying the symlink %s", src);
+			}
+		} else if (S_ISDIR(es.st_mode)) {
+			if (mkdir(dst, 0755) < 0)
+				die(k, errno, "creating %s", dst);
+			bind(k, src, dst, true);
+		} else {
+			int fd = open(dst, O_CREAT | O_WRONLY | O_CLOEXEC, 0644);
+			if (fd < 0)
+				die(k, errno, "creating %s", dst);
+			close(fd);
+			bind(k, src, dst, false);
+		}
+		free(src);
+		free(dst);
+	}
+	closedir(d);
+	bind(k, ul, dir, true);
+	free(ul);
+	k->underlays = lt_xrealloc(k->underlays, (k->n_underlays + 1) * sizeof(char *));
+	k->underlays[k->n_underlays++] = lt_xstrdup(dir);
+}
+
+/* Resolves a container path inside the root: returns the host path of the part that exists
+ * (all symlinks resolved inside the root) and, in *rest, the components that are missing
+ * ("" when everything exists). */
+static char *resolve_in_root(cont *k, const char *path, char **rest)
+{
+	char *cur = lt_xstrdup(k->root);
+	char *todo = lt_xstrdup(path);
+	int links = 0;
+	*rest = NULL;
+	for (;;) {
+		char *p = todo;
+		while (*p == '/')
+			p++;
+		if (*p == '\0')
+			break;
+		char *slash = strchr(p, '/');
+		char *comp = slash ? lt_xstrndup(p, (size_t)(slash - p)) : lt_xstrdup(p);
+		char *after = lt_xstrdup(slash ? slash : "");
+		free(todo);
+		todo = after;
+		if (strcmp(comp, ".") == 0) {
+			free(comp);
+			continue;
+		}
+		if (strcmp(comp, "..") == 0) {
+			if (strcmp(cur, k->root) != 0) {
+				char *up = lt_path_dirname(cur);
+				free(cur);
+				cur = up;
+			}
+			free(comp);
+			continue;
+		}
+		char *next = lt_path_join(cur, comp);
+		struct stat st;
+		if (lstat(next, &st) < 0) {
+			*rest = lt_strdup_printf("%s%s", comp, todo);
+			free(next);
+			free(comp);
+			break;
+		}
+		free(comp);
+		if (S_ISLNK(st.st_mode)) {
+			if (++links > MAX_SYMLINKS)
+				die(k, ELOOP, "resolving %s in the image", path);
+			char target[4096];
+			ssize_t n = readlink(next, target, sizeof(target) - 1);
+			if (n < 0)
+				die(k, errno, "reading the symlink %s", next);
+			target[n] = '\0';
+			char *again = lt_strdup_printf("%s%s", target, todo);
+			free(todo);
+			todo = again;
+			if (target[0] == '/') {
+				free(cur);
+				cur = lt_xstrdup(k->root);
+			}
+			free(next);
+			continue;
+		}
+		free(cur);
+		cur = next;
+	}
+	free(todo);
+	if (*rest == NULL)
+		*rest = lt_xstrdup("");
+	return cur;
+}
+
+/* Makes sure container path `path` exists as a directory or a file and returns its host path
+ * (without symlinks) for use as a mount target. */
+static char *ensure_target(cont *k, const char *path, bool dir)
+{
+	char *rest = NULL;
+	char *cur = resolve_in_root(k, path, &rest);
+	char *p = rest;
+	while (*p) {
+		while (*p == '/')
+			p++;
+		if (!*p)
+			break;
+		char *slash = strchr(p, '/');
+		char *comp = slash ? lt_xstrndup(p, (size_t)(slash - p)) : lt_xstrdup(p);
+		p = slash ? slash : p + strlen(p);
+		bool last = *p == '\0' || strspn(p, "/") == strlen(p);
+		if (strcmp(comp, ".") == 0 || strcmp(comp, "..") == 0)
+			die(k, EINVAL, "mount point %s: \".\" or \"..\" after a missing directory",
+			    path);
+		char *next = lt_path_join(cur, comp);
+		free(comp);
+		for (int attempt = 0;; attempt++) {
+			int rc;
+			if (!last || dir) {
+				rc = mkdir(next, 0755);
+			} else {
+				rc = open(next, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0644);
+				if (rc >= 0)
+					close(rc);
+			}
+			if (rc >= 0)
+				break;
+			if ((errno == EROFS || errno == EACCES || errno == EPERM) && attempt == 0) {
+				make_underlay(k, cur);
+				continue;
+			}
+			die(k, errno, "creating the mount point %s", path);
+		}
+		free(cur);
+		cur = next;
+	}
+	free(rest);
+	return cur;
+}
+
+static bool is_dir(const char *path)
+{
+	struct stat st;
+	return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+static bool exists(const char *path)
+{
+	struct stat st;
+	return stat(path, &st) == 0;
+}
+
+/* Binds host path src onto container path dst. */
+static void bind_host(cont *k, const char *src, const char *dst, bool ro, bool user)
+{
+	bool dir = is_dir(src);
+	char *target = ensure_target(k, dst, dir);
+	bind(k, src, target, dir);
+	/* user binds get nosuid,nodev like Apptainer's */
+	if (ro || user)
+		remount(k, target, ro, user ? MS_NOSUID | MS_NODEV : 0);
+	free(target);
+}
+
+static void writable_overlay(cont *k)
+{
+	char *upper = session_dir(k, "upper", 0755), *work = session_dir(k, "work", 0755);
+	char *merged = session_dir(k, "merged", 0755);
+	char *opts = lt_strdup_printf("lowerdir=%s,upperdir=%s,workdir=%s", k->root, upper, work);
+	/* In a user namespace overlayfs keeps its metadata in user.* xattrs. */
+	char *with_userxattr = lt_strdup_printf("%s,userxattr", opts);
+	if (mount("overlay", merged, "overlay", 0, k->c->root ? opts : with_userxattr) < 0 &&
+	    mount("overlay", merged, "overlay", 0, opts) < 0)
+		die(k, errno,
+		    "--writable-tmpfs: mounting an overlay over the image failed (overlayfs in a "
+		    "user namespace needs Linux 5.11 or newer)");
+	free(with_userxattr);
+	free(opts);
+	free(upper);
+	free(work);
+	free(k->root);
+	k->root = merged;
+}
+
+static void minimal_dev(cont *k)
+{
+	char *dev = ensure_target(k, "/dev", true);
+	if (mount("tmpfs", dev, "tmpfs", MS_NOSUID | MS_NOEXEC, "mode=0755,size=1m") < 0)
+		die(k, errno, "mounting a minimal /dev");
+	static const char *const devices[] = {"null", "zero", "full", "random", "urandom", "tty"};
+	for (size_t i = 0; i < LT_ARRAY_SIZE(devices); i++) {
+		char *src = lt_path_join("/dev", devices[i]);
+		char *dst = lt_path_join(dev, devices[i]);
+		if (exists(src)) {
+			int fd = open(dst, O_CREAT | O_WRONLY | O_CLOEXEC, 0666);
+			if (fd >= 0)
+				close(fd);
+			bind(k, src, dst, false);
+		}
+		free(src);
+		free(dst);
+	}
+	char *pts = lt_path_join(dev, "pts");
+	mkdir(pts, 0755);
+	if (mount("devpts", pts, "devpts", MS_NOSUID | MS_NOEXEC,
+		  "newinstance,ptmxmode=0666,mode=0620") == 0) {
+		char *ptmx = lt_path_join(dev, "ptmx");
+		symlink("pts/ptmx", ptmx);
+		free(ptmx);
+	}
+	free(pts);
+	char *shm = lt_path_join(dev, "shm");
+	mkdir(shm, 01777);
+	mount("tmpfs", shm, "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777");
+	free(shm);
+	static const char *const links[][2] = {{"fd", "/proc/self/fd"},
+					       {"stdin", "/proc/self/fd/0"},
+					       {"stdout", "/proc/self/fd/1"},
+					       {"stderr", "/proc/self/fd/2"}};
+	for (size_t i = 0; i < LT_ARRAY_SIZE(links); i++) {
+		char *l = lt_path_join(dev, links[i][0]);
+		symlink(links[i][1], l);
+		free(l);
+	}
+	free(dev);
+}
+
+static void bind_identity_file(cont *k, const char *path, const char *name,
+			       char *(*make)(const rt_ctx *, const char *))
+{
+	char *rest = NULL;
+	char *host = resolve_in_root(k, path, &rest);
+	struct stat st;
+	bool present = rest[0] == '\0' && lstat(host, &st) == 0 && S_ISREG(st.st_mode);
+	free(rest);
+	char *image = NULL;
+	lt_error *err = NULL;
+	if (!present || lt_read_file(host, &image, NULL, &err) < 0) {
+		lt_error_free(&err);
+		free(host);
+		return; /* the image has none: nothing to extend */
+	}
+	char *merged = make(k->c, image);
+	char *file = lt_strdup_printf("%s/%s", k->c->session, name);
+	int fd = open(file, O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC, 0644);
+	if (fd < 0 || lt_write_all(fd, merged, strlen(merged), file, &err) < 0)
+		die(k, fd < 0 ? errno : 0, "writing %s", file);
+	close(fd);
+	bind(k, file, host, false);
+	remount(k, host, true, 0);
+	free(file);
+	free(merged);
+	free(image);
+	free(host);
+}
+
+static bool is_os_dir(const char *p)
+{
+	static const char *const os[] = {"/",	 "/etc", "/bin",  "/mnt", "/usr",
+					 "/var", "/opt", "/sbin", "/lib", "/lib64"};
+	for (size_t i = 0; i < LT_ARRAY_SIZE(os); i++)
+		if (strcmp(p, os[i]) == 0)
+			return true;
+	return lt_str_has_prefix(p, "/sys/") || lt_str_has_prefix(p, "/proc/") ||
+	       lt_str_has_prefix(p, "/dev/") || strcmp(p, "/sys") == 0 || strcmp(p, "/proc") == 0 ||
+	       strcmp(p, "/dev") == 0;
+}
+
+/* The working directory is bound unless the image already shows the same directory. */
+static bool cwd_visible(cont *k, const char *cwd)
+{
+	char *rest = NULL;
+	char *host = resolve_in_root(k, cwd, &rest);
+	struct stat a, b;
+	bool same = rest[0] == '\0' && stat(host, &a) == 0 && stat(cwd, &b) == 0 &&
+		    a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+	free(rest);
+	free(host);
+	return same;
+}
+
+static void mount_everything(cont *k)
+{
+	rt_ctx *c = k->c;
+	const rt_options *o = c->o;
+	bool contain = o->contain || o->containall;
+	if (o->writable_tmpfs)
+		writable_overlay(k);
+	if (!no_mount(k, "proc"))
+		bind_host(k, "/proc", "/proc", false, false);
+	if (!no_mount(k, "sys"))
+		bind_host(k, "/sys", "/sys", false, false);
+	if (!no_mount(k, "dev")) {
+		if (contain)
+			minimal_dev(k);
+		else
+			bind_host(k, "/dev", "/dev", false, false);
+	}
+	if (!no_mount(k, "bind-paths")) {
+		static const char *const paths[] = {"/etc/localtime", "/etc/hosts"};
+		for (size_t i = 0; i < LT_ARRAY_SIZE(paths); i++)
+			if (!no_mount(k, paths[i]) && exists(paths[i]))
+				bind_host(k, paths[i], paths[i], true, false);
+	}
+	if (c->home_dst != NULL && !no_mount(k, "home")) {
+		if (c->home_src != NULL) {
+			bind_host(k, c->home_src, c->home_dst, false, false);
+		} else {
+			char *h = session_dir(k, "home", 0700);
+			bind_host(k, h, c->home_dst, false, false);
+			free(h);
+		}
+	}
+	if (!no_mount(k, "tmp")) {
+		if (contain) {
+			char *t = session_dir(k, "tmp", 01777),
+			     *v = session_dir(k, "vartmp", 01777);
+			bind_host(k, t, "/tmp", false, false);
+			bind_host(k, v, "/var/tmp", false, false);
+			free(t);
+			free(v);
+		} else {
+			bind_host(k, "/tmp", "/tmp", false, false);
+			bind_host(k, "/var/tmp", "/var/tmp", false, false);
+			/* the recursive bind brought the session along: hide it */
+			char *rest = NULL;
+			char *inside = resolve_in_root(k, c->session, &rest);
+			if (rest[0] == '\0')
+				umount2(inside, MNT_DETACH);
+			free(inside);
+			free(rest);
+		}
+	}
+	if (exists("/etc/resolv.conf") && !no_mount(k, "/etc/resolv.conf"))
+		bind_host(k, "/etc/resolv.conf", "/etc/resolv.conf", true, false);
+	if (c->host_cwd && !contain && !no_mount(k, "cwd") && !is_os_dir(c->host_cwd) &&
+	    !cwd_visible(k, c->host_cwd))
+		bind_host(k, c->host_cwd, c->host_cwd, false, false);
+	if (!c->root || !o->writable_tmpfs) {
+		bind_identity_file(k, "/etc/passwd", "passwd", rt_make_passwd);
+		bind_identity_file(k, "/etc/group", "group", rt_make_group);
+	}
+	for (size_t i = 0; i < o->n_binds; i++) {
+		if (!exists(o->binds[i].src))
+			die(k, ENOENT, "bind source %s", o->binds[i].src);
+		bind_host(k, o->binds[i].src, o->binds[i].dst, o->binds[i].ro, true);
+	}
+	if (!o->writable_tmpfs)
+		for (size_t i = 0; i < k->n_underlays; i++)
+			remount(k, k->underlays[i], true, 0);
+}
+
+static void enter_root(cont *k)
+{
+	if (chdir(k->root) < 0)
+		die(k, errno, "entering %s", k->root);
+	if (syscall(SYS_pivot_root, ".", ".") < 0)
+		die(k, errno, "pivot_root into the image");
+	/* the old root now lies on top of the new one: take it away */
+	if (umount2(".", MNT_DETACH) < 0)
+		die(k, errno, "detaching the host's root");
+	if (chdir("/") < 0)
+		die(k, errno, "chdir /");
+}
+
+static void enter_cwd(cont *k)
+{
+	rt_ctx *c = k->c;
+	const char *want = c->o->pwd;
+	if (want != NULL) {
+		if (chdir(want) < 0)
+			die(k, errno, "--pwd %s", want);
+	} else if (c->host_cwd && chdir(c->host_cwd) == 0) {
+		/* the caller's directory is visible inside */
+	} else if (!(c->home_dst && chdir(c->home_dst) == 0) && chdir("/") < 0) {
+		die(k, errno, "chdir /");
+	}
+	char buf[4096];
+	c->container_cwd = lt_xstrdup(getcwd(buf, sizeof(buf)) ? buf : "/");
+}
+
+_Noreturn void rt_container_main(rt_ctx *c, int error_fd)
+{
+	cont k = {.c = c, .error_fd = error_fd, .root = lt_xstrdup(c->image_mount)};
+	enter_namespaces(&k);
+	/* Mounts copied from the launcher's namespace are locked in this one, and pivot_root
+	 * refuses a locked new root: a bind of the root onto itself is a mount of our own. */
+	bind(&k, k.root, k.root, true);
+	mount_everything(&k);
+	enter_root(&k);
+	enter_cwd(&k);
+	umask(c->o->no_umask ? 022 : c->umask);
+	c->has_sh = access("/bin/sh", X_OK) == 0;
+
+	char *path = NULL, **argv = NULL, **envp = NULL;
+	lt_error *err = NULL;
+	if (rt_exec_prepare(c, &path, &argv, &envp, &err) < 0)
+		die(&k, 0, "%s", err->message);
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		die(&k, errno, "PR_SET_NO_NEW_PRIVS");
+	execve(path, argv, envp);
+	int e = errno;
+	die(&k, e, "cannot run %s", path);
+}

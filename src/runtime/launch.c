@@ -1,0 +1,552 @@
+/* The launcher: checks, the outer user namespace (the caller becomes uid 0 there, so that it
+ * may mount), the session tmpfs, the image mount (FUSE, loop device as root, or a bind of a
+ * sandbox), then the container process. The launcher then serves FUSE, forwards signals,
+ * reaps, and ends with the payload's status once nothing of the container runs any more. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <pwd.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "runtime_internal.h"
+#include "sif.h"
+#include "squash.h"
+
+extern char **environ;
+
+static const int forwarded_signals[] = {SIGTERM, SIGINT,   SIGHUP,  SIGQUIT, SIGUSR1,
+					SIGUSR2, SIGWINCH, SIGALRM, SIGCONT};
+static volatile pid_t payload_pid;
+
+static void forward_signal(int sig, siginfo_t *si, void *uc)
+{
+	/* Signals the terminal sends reach the payload directly (same process group): only
+	 * forward what was sent to the launcher on purpose (kill, a batch system). */
+	if (si != NULL && si->si_code == SI_KERNEL)
+		return;
+	if (payload_pid > 0)
+		kill(payload_pid, sig);
+}
+
+static void install_forwarding(void)
+{
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = forward_signal;
+	sa.sa_flags = SA_SIGINFO | SA_RESTART;
+	sigemptyset(&sa.sa_mask);
+	for (size_t i = 0; i < LT_ARRAY_SIZE(forwarded_signals); i++)
+		sigaction(forwarded_signals[i], &sa, NULL);
+}
+
+static void block_forwarded(sigset_t *old)
+{
+	sigset_t set;
+	sigemptyset(&set);
+	for (size_t i = 0; i < LT_ARRAY_SIZE(forwarded_signals); i++)
+		sigaddset(&set, forwarded_signals[i]);
+	pthread_sigmask(SIG_BLOCK, &set, old);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+
+static int write_proc(const char *path, const char *data, lt_error **err)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return lt_error_set(err, errno, "opening %s", path);
+	ssize_t n = write(fd, data, strlen(data));
+	int e = errno;
+	close(fd);
+	if (n != (ssize_t)strlen(data))
+		return lt_error_set(err, e, "writing %s", path);
+	return 0;
+}
+
+static int enter_outer_namespace(rt_ctx *c, lt_error **err)
+{
+	if (c->root) {
+		if (unshare(CLONE_NEWNS) < 0)
+			return lt_error_set(err, errno, "creating a mount namespace");
+	} else {
+		if (unshare(CLONE_NEWUSER | CLONE_NEWNS) < 0)
+			return rt_explain_userns(errno, err);
+		char map[64];
+		if (write_proc("/proc/self/setgroups", "deny", err) < 0)
+			return -1;
+		snprintf(map, sizeof(map), "0 %u 1\n", (unsigned)c->uid);
+		if (write_proc("/proc/self/uid_map", map, err) < 0)
+			return -1;
+		snprintf(map, sizeof(map), "0 %u 1\n", (unsigned)c->gid);
+		if (write_proc("/proc/self/gid_map", map, err) < 0)
+			return -1;
+	}
+	/* Host mounts (automounted home and project directories) keep appearing inside;
+	 * nothing made here ever propagates back. */
+	if (mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL) < 0)
+		return lt_error_set(err, errno, "making the mount namespace a slave");
+	return 0;
+}
+
+/* The session: a per-user directory under $TMPDIR (kept between runs, like Charliecloud's
+ * /var/tmp/$USER.ch) covered by a tmpfs in the launcher's namespace only, so that nothing of
+ * a run is ever visible on the host and concurrent runs do not meet. */
+static int prepare_session(rt_ctx *c, lt_error **err)
+{
+	const char *base = getenv("LITHO_TMPDIR");
+	if (base == NULL || *base == '\0')
+		base = getenv("TMPDIR");
+	if (base == NULL || *base == '\0')
+		base = "/tmp";
+	c->session = lt_strdup_printf("%s/litho-%u", base, (unsigned)c->uid);
+	c->image_mount = lt_strdup_printf("%s/image", c->session);
+	if (mkdir(c->session, 0700) < 0 && errno != EEXIST)
+		return lt_error_set(err, errno, "creating %s", c->session);
+	struct stat st;
+	if (lstat(c->session, &st) < 0)
+		return lt_error_set(err, errno, "%s", c->session);
+	if (!S_ISDIR(st.st_mode) || st.st_uid != c->uid)
+		return lt_error_set(err, 0,
+				    "%s is not a directory owned by uid %u; remove it or set "
+				    "LITHO_TMPDIR",
+				    c->session, (unsigned)c->uid);
+	return 0;
+}
+
+static int mount_session(rt_ctx *c, lt_error **err)
+{
+	uint64_t size = c->o->tmpfs_size ? c->o->tmpfs_size : (1ULL << 30);
+	char opts[64];
+	snprintf(opts, sizeof(opts), "mode=0755,size=%llu", (unsigned long long)size);
+	if (mount("tmpfs", c->session, "tmpfs", MS_NOSUID | MS_NODEV, opts) < 0)
+		return lt_error_set(err, errno, "mounting the session tmpfs on %s", c->session);
+	if (mkdir(c->image_mount, 0755) < 0)
+		return lt_error_set(err, errno, "creating %s", c->image_mount);
+	return 0;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+
+typedef struct image_src {
+	bool is_dir;
+	char *dir_path; /* sandbox directory (also the --unsquash one) */
+	int fd;		/* SIF file */
+	uint64_t offset, size;
+	sq_image *sq;
+	char *unsquashed;    /* temporary sandbox made by --unsquash, removed at the end */
+	int unsquash_parent; /* its parent directory */
+} image_src;
+
+static int open_image(rt_ctx *c, image_src *im, lt_error **err)
+{
+	struct stat st;
+	if (stat(c->image_path, &st) < 0)
+		return lt_error_set(err, errno, "%s", c->o->image);
+	im->fd = -1;
+	if (S_ISDIR(st.st_mode)) {
+		im->is_dir = true;
+		im->dir_path = lt_xstrdup(c->image_path);
+		return 0;
+	}
+	sif_image *sif = NULL;
+	if (sif_open(c->image_path, false, &sif, err) < 0)
+		return -1;
+	const sif_descriptor *d = sif_find_primary(sif);
+	int rc = 0;
+	if (d == NULL) {
+		rc = lt_error_set(err, 0, "%s: the SIF has no primary system partition to run",
+				  c->image_path);
+	} else {
+		sif_partition_info p;
+		sif_partition_of(d, &p);
+		if (p.fstype != SIF_FS_SQUASHFS)
+			rc = lt_error_set(err, 0,
+					  "%s: the primary partition is %s, litho runs SquashFS "
+					  "partitions only",
+					  c->image_path, sif_fstype_name(p.fstype));
+		im->offset = (uint64_t)d->offset;
+		im->size = (uint64_t)d->size;
+	}
+	if (rc == 0) {
+		im->fd = dup(sif_fd(sif));
+		if (im->fd < 0)
+			rc = lt_error_set(err, errno, "%s", c->image_path);
+	}
+	sif_close(sif);
+	if (rc == 0 && sq_image_open(im->fd, im->offset, im->size, c->image_path, &im->sq, err) < 0)
+		rc = -1;
+	return rc;
+}
+
+/* Removes name (below dirfd) and everything in it, through descriptors only: the launcher's
+ * view of /tmp is its session by then, and nothing here may follow a symlink. */
+static void remove_tree_at(int parent, const char *name)
+{
+	int fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0) {
+		unlinkat(parent, name, 0);
+		return;
+	}
+	fchmod(fd, 0700);
+	DIR *d = fdopendir(fd);
+	if (d == NULL) {
+		close(fd);
+		return;
+	}
+	struct dirent *de;
+	while ((de = readdir(d)) != NULL) {
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		if (de->d_type == DT_DIR || de->d_type == DT_UNKNOWN)
+			remove_tree_at(dirfd(d), de->d_name);
+		else
+			unlinkat(dirfd(d), de->d_name, 0);
+	}
+	closedir(d);
+	unlinkat(parent, name, AT_REMOVEDIR);
+}
+
+static void remove_unsquashed(image_src *im)
+{
+	if (im->unsquashed == NULL || im->unsquash_parent < 0)
+		return;
+	remove_tree_at(im->unsquash_parent, lt_path_basename(im->unsquashed));
+	close(im->unsquash_parent);
+	im->unsquash_parent = -1;
+}
+
+static int unsquash(rt_ctx *c, image_src *im, lt_error **err)
+{
+	const char *tmp = getenv("LITHO_TMPDIR");
+	if (tmp == NULL)
+		tmp = getenv("APPTAINER_TMPDIR");
+	if (tmp == NULL)
+		tmp = getenv("TMPDIR");
+	if (tmp == NULL)
+		tmp = "/tmp";
+	char *base = lt_strdup_printf("%s/litho-unsquash-XXXXXX", tmp);
+	if (mkdtemp(base) == NULL) {
+		int e = errno;
+		free(base);
+		return lt_error_set(err, e, "creating a temporary directory in %s", tmp);
+	}
+	char *parent = lt_path_dirname(base);
+	im->unsquash_parent = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	free(parent);
+	lt_info("Converting %s to a temporary sandbox in %s", c->image_name, base);
+	char *root = lt_path_join(base, "root");
+	im->unsquashed = base;
+	if (sq_extract(im->sq, root, err) < 0) {
+		free(root);
+		return -1;
+	}
+	im->dir_path = root;
+	im->is_dir = true;
+	return 0;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+
+typedef struct waiter {
+	pid_t payload;
+	int error_fd; /* read end: the container's setup error, EOF once it execs */
+	char *error;  /* setup error message */
+	int status;   /* wait status of the payload */
+	struct rt_fuse *fuse;
+	bool stragglers;
+} waiter;
+
+/* Children of this process other than the payload: orphans the subreaper adopted. */
+static size_t list_children(pid_t self, pid_t *out, size_t max)
+{
+	size_t n = 0;
+	DIR *d = opendir("/proc");
+	if (d == NULL)
+		return 0;
+	struct dirent *de;
+	while ((de = readdir(d)) != NULL && n < max) {
+		char *end = NULL;
+		long pid = strtol(de->d_name, &end, 10);
+		if (*end != '\0' || pid <= 0)
+			continue;
+		char path[64], buf[512];
+		snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
+		int fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		ssize_t len = read(fd, buf, sizeof(buf) - 1);
+		close(fd);
+		if (len <= 0)
+			continue;
+		buf[len] = '\0';
+		char *rp = strrchr(buf, ')');
+		if (rp == NULL)
+			continue;
+		char state;
+		long ppid;
+		if (sscanf(rp + 2, "%c %ld", &state, &ppid) == 2 && ppid == self)
+			out[n++] = (pid_t)pid;
+	}
+	closedir(d);
+	return n;
+}
+
+/* Processes the payload left behind would crash once the image goes away: end them first. */
+static void terminate_stragglers(waiter *w)
+{
+	pid_t self = getpid(), pids[1024];
+	struct timespec step = {0, 20 * 1000 * 1000};
+	for (int round = 0; round < 100; round++) {
+		while (waitpid(-1, NULL, WNOHANG) > 0) {
+		}
+		size_t n = list_children(self, pids, LT_ARRAY_SIZE(pids));
+		if (n == 0)
+			return;
+		if (round == 0)
+			lt_verbose("%zu process(es) started in the container are still running; "
+				   "terminating them",
+				   n);
+		w->stragglers = true;
+		for (size_t i = 0; i < n; i++)
+			kill(pids[i], round < 50 ? SIGTERM : SIGKILL);
+		nanosleep(&step, NULL);
+	}
+}
+
+static void *wait_payload(void *arg)
+{
+	waiter *w = arg;
+	char buf[4096];
+	ssize_t n, total = 0;
+	while ((n = read(w->error_fd, buf + total, sizeof(buf) - 1 - (size_t)total)) > 0 &&
+	       total < (ssize_t)sizeof(buf) - 1)
+		total += n;
+	if (total > 0) {
+		buf[total] = '\0';
+		w->error = lt_xstrdup(buf);
+	}
+	while (waitpid(w->payload, &w->status, 0) < 0 && errno == EINTR) {
+	}
+	payload_pid = 0;
+	terminate_stragglers(w);
+	if (w->fuse)
+		rt_fuse_stop(w->fuse);
+	return NULL;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+
+static void ctx_init(rt_ctx *c, const rt_options *o)
+{
+	c->o = o;
+	c->uid = getuid();
+	c->gid = getgid();
+	c->root = c->uid == 0;
+	c->umask = lt_umask();
+	struct passwd *pw = getpwuid(c->uid);
+	c->user_name = pw ? lt_xstrdup(pw->pw_name) : lt_strdup_printf("uid%u", (unsigned)c->uid);
+	c->user_gecos = lt_xstrdup(pw && pw->pw_gecos ? pw->pw_gecos : "");
+	c->user_shell = lt_xstrdup(pw && pw->pw_shell && *pw->pw_shell ? pw->pw_shell : "/bin/sh");
+	char buf[4096];
+	c->host_cwd = getcwd(buf, sizeof(buf)) ? lt_xstrdup(buf) : NULL;
+	size_t n = 0;
+	while (environ[n])
+		n++;
+	c->host_env = lt_xcalloc(n + 1, sizeof(char *));
+	for (size_t i = 0; i < n; i++)
+		c->host_env[i] = lt_xstrdup(environ[i]);
+	char *abs = realpath(o->image, NULL);
+	c->image_path = abs ? abs : lt_xstrdup(o->image);
+	c->image_name = lt_xstrdup(lt_path_basename(c->image_path));
+
+	const char *home = getenv("HOME");
+	if (home == NULL || *home == '\0')
+		home = pw ? pw->pw_dir : "/";
+	bool contain = o->contain || o->containall;
+	if (o->home != NULL) {
+		const char *colon = strchr(o->home, ':');
+		c->home_src =
+		    colon ? lt_xstrndup(o->home, (size_t)(colon - o->home)) : lt_xstrdup(o->home);
+		c->home_dst = lt_xstrdup(colon ? colon + 1 : c->home_src);
+	} else if (!o->no_home) {
+		c->home_src = contain ? NULL : lt_xstrdup(home);
+		c->home_dst = lt_xstrdup(home);
+	} else {
+		c->home_dst = lt_xstrdup(home);
+	}
+	/* APPTAINER_BIND as Apptainer sets it: the user binds */
+	char *list = lt_xstrdup("");
+	for (size_t i = 0; i < o->n_binds; i++) {
+		char *next = lt_strdup_printf("%s%s%s:%s%s", list, i ? "," : "", o->binds[i].src,
+					      o->binds[i].dst, o->binds[i].ro ? ":ro" : "");
+		free(list);
+		list = next;
+	}
+	c->bind_list = list;
+}
+
+static void ctx_free(rt_ctx *c)
+{
+	free(c->user_name);
+	free(c->user_gecos);
+	free(c->user_shell);
+	free(c->host_cwd);
+	rt_strv_free(c->host_env);
+	free(c->image_path);
+	free(c->image_name);
+	free(c->home_src);
+	free(c->home_dst);
+	free(c->bind_list);
+	free(c->container_cwd);
+	free(c->env_file_data);
+	free(c->session);
+	free(c->image_mount);
+}
+
+/* Ends the launcher the way the payload ended: same exit code, or death by the same
+ * signal (so that a shell sees "killed by SIGTERM"). */
+static int pass_status(int status)
+{
+	if (WIFEXITED(status))
+		return WEXITSTATUS(status);
+	if (WIFSIGNALED(status)) {
+		int sig = WTERMSIG(status);
+		struct rlimit no_core = {0, 0};
+		setrlimit(RLIMIT_CORE, &no_core);
+		signal(sig, SIG_DFL);
+		sigset_t set;
+		sigemptyset(&set);
+		sigaddset(&set, sig);
+		pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+		raise(sig);
+		return 128 + sig;
+	}
+	return 255;
+}
+
+int rt_launch(const rt_options *o, int *status, lt_error **err)
+{
+	rt_ctx c;
+	memset(&c, 0, sizeof(c));
+	ctx_init(&c, o);
+	image_src im = {.fd = -1, .unsquash_parent = -1};
+	struct rt_fuse *fuse = NULL;
+	int rc = -1;
+
+	if (o->env_file && lt_read_file(o->env_file, &c.env_file_data, NULL, err) < 0)
+		goto out;
+	if (open_image(&c, &im, err) < 0)
+		goto out;
+	if (!im.is_dir) {
+		bool use_fuse = !o->unsquash;
+		char *reason = NULL;
+		if (use_fuse && !c.root && !rt_fuse_usable(&reason)) {
+			lt_warn(
+			    "%s; extracting the image to a temporary sandbox instead (--unsquash)",
+			    reason);
+			use_fuse = false;
+		}
+		free(reason);
+		if (!use_fuse && unsquash(&c, &im, err) < 0)
+			goto out;
+	}
+	if (prepare_session(&c, err) < 0 || enter_outer_namespace(&c, err) < 0 ||
+	    mount_session(&c, err) < 0)
+		goto out;
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) {
+		lt_error_set(err, errno, "PR_SET_NO_NEW_PRIVS");
+		goto out;
+	}
+	if (im.is_dir) {
+		if (mount(im.dir_path, c.image_mount, NULL, MS_BIND | MS_REC, NULL) < 0) {
+			lt_error_set(err, errno, "binding the sandbox %s", c.image_path);
+			goto out;
+		}
+	} else {
+		int r = -1;
+		if (c.root) {
+			lt_error *loop_err = NULL;
+			r = rt_loop_mount(im.fd, im.offset, im.size, c.image_mount, &loop_err);
+			if (r < 0) {
+				lt_verbose("%s; serving the image with FUSE instead",
+					   loop_err->message);
+				lt_error_free(&loop_err);
+			}
+		}
+		if (r < 0 && rt_fuse_mount(im.sq, c.image_mount, &fuse, err) < 0)
+			goto out;
+	}
+
+	int pipefd[2];
+	if (pipe2(pipefd, O_CLOEXEC) < 0) {
+		lt_error_set(err, errno, "pipe");
+		goto out;
+	}
+	prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+	sigset_t old;
+	block_forwarded(&old);
+	fflush(NULL);
+	pid_t pid = fork();
+	if (pid < 0) {
+		lt_error_set(err, errno, "fork");
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
+		close(pipefd[0]);
+		close(pipefd[1]);
+		goto out;
+	}
+	if (pid == 0) {
+		close(pipefd[0]);
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
+		rt_container_main(&c, pipefd[1]);
+	}
+	close(pipefd[1]);
+	payload_pid = pid;
+	install_forwarding();
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+
+	waiter w = {.payload = pid, .error_fd = pipefd[0], .fuse = fuse};
+	pthread_t thread;
+	if (pthread_create(&thread, NULL, wait_payload, &w) != 0) {
+		wait_payload(&w);
+	} else {
+		if (fuse != NULL)
+			rt_fuse_serve(fuse);
+		pthread_join(thread, NULL);
+	}
+	close(pipefd[0]);
+	if (w.error != NULL) {
+		lt_error_set(err, 0, "%s", w.error);
+		free(w.error);
+		goto out;
+	}
+	rc = 0;
+	rt_fuse_free(fuse);
+	fuse = NULL;
+	remove_unsquashed(&im);
+	*status = pass_status(w.status);
+out:
+	rt_fuse_free(fuse);
+	if (im.sq)
+		sq_image_close(im.sq);
+	if (im.fd >= 0)
+		close(im.fd);
+	remove_unsquashed(&im);
+	free(im.unsquashed);
+	free(im.dir_path);
+	ctx_free(&c);
+	if (rc < 0)
+		lt_error_wrap(err, "running %s", o->image);
+	return rc;
+}

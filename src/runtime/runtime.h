@@ -1,0 +1,69 @@
+/* runtime: running SIF images (and sandbox directories) without root, the way Apptainer does:
+ * a user and mount namespace with the caller's own uid inside, the SquashFS partition served
+ * by an in-process FUSE server (or, as root, a loop device and the kernel's SquashFS), host
+ * directories bound in, the image's environment scripts sourced, then the action (exec, run,
+ * shell, test) in place of the launcher's child.
+ *
+ * The launcher stays behind as the FUSE server, forwards signals, and exits with the
+ * payload's status (or dies of the same signal). Processes the payload leaves running are
+ * terminated before the image goes away; nothing stays mounted on the host.
+ */
+#ifndef LITHO_RUNTIME_H
+#define LITHO_RUNTIME_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util.h"
+
+enum rt_action { RT_EXEC, RT_RUN, RT_SHELL, RT_TEST };
+
+typedef struct rt_bind {
+	char *src; /* host path */
+	char *dst; /* path in the container */
+	bool ro;
+} rt_bind;
+
+typedef struct rt_options {
+	enum rt_action action;
+	const char *image; /* SIF file or sandbox directory */
+	char **args;	   /* exec: command and arguments; run/test/shell: arguments */
+	size_t n_args;
+
+	rt_bind *binds; /* -B/--bind, --mount, APPTAINER_BIND/LITHO_BIND, in that order */
+	size_t n_binds;
+	const char *home;    /* -H/--home "src[:dst]", NULL = the caller's $HOME */
+	bool no_home;	     /* --no-home */
+	bool contain;	     /* -c/--contain: minimal /dev, empty /tmp, /var/tmp, home */
+	bool containall;     /* -C/--containall: contain + cleanenv + (ipc, pid in Apptainer) */
+	bool cleanenv;	     /* -e/--cleanenv */
+	bool writable_tmpfs; /* --writable-tmpfs */
+	uint64_t tmpfs_size; /* size of --writable-tmpfs and of the session tmpfs, bytes */
+	bool no_umask;	     /* --no-umask: 0022 instead of the caller's */
+	bool no_eval;	     /* --no-eval: no shell evaluation of APPTAINERENV_ values/args */
+	bool unsquash;	     /* --unsquash: extract to a temporary sandbox instead of mounting */
+	const char *pwd;     /* --pwd: working directory inside */
+	char **env;	     /* --env K=V, in order */
+	size_t n_env;
+	const char *env_file; /* --env-file */
+	char **no_mount;      /* --no-mount items: proc sys dev devpts home tmp hostfs cwd
+				 bind-paths or an absolute path */
+	size_t n_no_mount;
+	const char *app;   /* --app NAME (SCIF) */
+	const char *shell; /* --shell for `shell` */
+} rt_options;
+
+/* Runs the action. On success *status is what the launcher should exit with: the payload's
+ * exit code, or 128 + signal after the launcher has re-raised the payload's fatal signal (which
+ * normally does not return). Errors before the payload starts (bad image, namespaces refused,
+ * no FUSE ...) come back as -1 with a diagnostic. */
+int rt_launch(const rt_options *opts, int *status, lt_error **err);
+
+/* Parses one -B/--bind value "src[:dst[:ro|rw]][,src2...]" (appending to *binds). */
+int rt_parse_binds(const char *spec, rt_bind **binds, size_t *n, lt_error **err);
+/* Parses a --mount value "type=bind,source=/a,destination=/b[,readonly]". */
+int rt_parse_mount(const char *spec, rt_bind **binds, size_t *n, lt_error **err);
+void rt_binds_free(rt_bind *binds, size_t n);
+
+#endif
