@@ -36,5 +36,7 @@ int64_t cli_build_time(void);
 int cmd_sif(int argc, char **argv, lt_error **err);
 int cmd_build(int argc, char **argv, lt_error **err);
 int cmd_action(int argc, char **argv, lt_error **err);
+int cmd_inspect(int argc, char **argv, lt_error **err);
+int cmd_run_help(int argc, char **argv, lt_error **err);
 
 #endif

@@ -20,6 +20,8 @@ static const cli_command commands[] = {
     {"exec", cmd_action, "run a command in the image"},
     {"shell", cmd_action, "start a shell in the image"},
     {"test", cmd_action, "run the image's test script"},
+    {"inspect", cmd_inspect, "show the metadata of an image (labels, runscript ...)"},
+    {"run-help", cmd_run_help, "show the help of an image"},
     {"sif", cmd_sif, "create, inspect and edit SIF files (like siftool)"},
     {"version", cmd_version, "show the version"},
     {"help", cmd_help, "show this help"},

@@ -23,6 +23,7 @@
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "runtime_internal.h"
@@ -530,15 +531,26 @@ static void enter_cwd(cont *k)
 	c->container_cwd = lt_xstrdup(getcwd(buf, sizeof(buf)) ? buf : "/");
 }
 
+static double now_ms(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)t.tv_sec * 1e3 + (double)t.tv_nsec / 1e6;
+}
+
 _Noreturn void rt_container_main(rt_ctx *c, int error_fd)
 {
+	double t0 = now_ms();
 	cont k = {.c = c, .error_fd = error_fd, .root = lt_xstrdup(c->image_mount)};
 	enter_namespaces(&k);
+	lt_debug("container: namespaces %.2f ms", now_ms() - t0);
 	/* Mounts copied from the launcher's namespace are locked in this one, and pivot_root
 	 * refuses a locked new root: a bind of the root onto itself is a mount of our own. */
 	bind(&k, k.root, k.root, true);
 	mount_everything(&k);
+	lt_debug("container: mounts %.2f ms", now_ms() - t0);
 	enter_root(&k);
+	lt_debug("container: pivot_root %.2f ms", now_ms() - t0);
 	enter_cwd(&k);
 	umask(c->o->no_umask ? 022 : c->umask);
 	c->has_sh = access("/bin/sh", X_OK) == 0;
@@ -547,8 +559,11 @@ _Noreturn void rt_container_main(rt_ctx *c, int error_fd)
 	lt_error *err = NULL;
 	if (rt_exec_prepare(c, &path, &argv, &envp, &err) < 0)
 		die(&k, 0, "%s", err->message);
+	if (path == NULL)
+		_exit(0); /* nothing to run: `test` without a test script */
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 		die(&k, errno, "PR_SET_NO_NEW_PRIVS");
+	lt_debug("container: ready to exec %.2f ms", now_ms() - t0);
 	execve(path, argv, envp);
 	int e = errno;
 	die(&k, e, "cannot run %s", path);

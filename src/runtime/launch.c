@@ -29,6 +29,17 @@ static const int forwarded_signals[] = {SIGTERM, SIGINT,   SIGHUP,  SIGQUIT, SIG
 					SIGUSR2, SIGWINCH, SIGALRM, SIGCONT};
 static volatile pid_t payload_pid;
 
+/* Milliseconds since the launch began, for -d timings. */
+static double launch_ms(void)
+{
+	static struct timespec t0;
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	if (t0.tv_sec == 0 && t0.tv_nsec == 0)
+		t0 = t;
+	return (double)(t.tv_sec - t0.tv_sec) * 1e3 + (double)(t.tv_nsec - t0.tv_nsec) / 1e6;
+}
+
 static void forward_signal(int sig, siginfo_t *si, void *uc)
 {
 	/* Signals the terminal sends reach the payload directly (same process group): only
@@ -308,8 +319,11 @@ static void terminate_stragglers(waiter *w)
 	pid_t self = getpid(), pids[1024];
 	struct timespec step = {0, 20 * 1000 * 1000};
 	for (int round = 0; round < 100; round++) {
-		while (waitpid(-1, NULL, WNOHANG) > 0) {
+		pid_t r;
+		while ((r = waitpid(-1, NULL, WNOHANG)) > 0) {
 		}
+		if (r < 0 && errno == ECHILD)
+			return; /* no process of the container is left */
 		size_t n = list_children(self, pids, LT_ARRAY_SIZE(pids));
 		if (n == 0)
 			return;
@@ -336,12 +350,15 @@ static void *wait_payload(void *arg)
 		buf[total] = '\0';
 		w->error = lt_xstrdup(buf);
 	}
+	lt_debug("%.2f ms: the payload runs", launch_ms());
 	while (waitpid(w->payload, &w->status, 0) < 0 && errno == EINTR) {
 	}
 	payload_pid = 0;
+	lt_debug("%.2f ms: the payload ended", launch_ms());
 	terminate_stragglers(w);
 	if (w->fuse)
 		rt_fuse_stop(w->fuse);
+	lt_debug("%.2f ms: cleaned up", launch_ms());
 	return NULL;
 }
 
@@ -439,6 +456,7 @@ int rt_launch(const rt_options *o, int *status, lt_error **err)
 {
 	rt_ctx c;
 	memset(&c, 0, sizeof(c));
+	launch_ms();
 	ctx_init(&c, o);
 	image_src im = {.fd = -1, .unsquash_parent = -1};
 	struct rt_fuse *fuse = NULL;
@@ -488,6 +506,7 @@ int rt_launch(const rt_options *o, int *status, lt_error **err)
 			goto out;
 	}
 
+	lt_debug("%.2f ms: image mounted", launch_ms());
 	int pipefd[2];
 	if (pipe2(pipefd, O_CLOEXEC) < 0) {
 		lt_error_set(err, errno, "pipe");
@@ -526,6 +545,7 @@ int rt_launch(const rt_options *o, int *status, lt_error **err)
 		pthread_join(thread, NULL);
 	}
 	close(pipefd[0]);
+	lt_debug("%.2f ms: FUSE server stopped", launch_ms());
 	if (w.error != NULL) {
 		lt_error_set(err, 0, "%s", w.error);
 		free(w.error);
