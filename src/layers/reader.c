@@ -1,8 +1,7 @@
 /* Layer streams: decompression (chosen from the magic bytes), the diff_id check, and tar
  * parsing with libarchive. litho decompresses itself instead of letting libarchive do it
  * because the diff_id is the hash of the uncompressed bytes, which libarchive does not expose. */
-#include <archive.h>
-#include <archive_entry.h>
+#include "dlib.h"
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>

@@ -1,4 +1,4 @@
-#include <openssl/evp.h>
+#include "dlib.h"
 #include <stdlib.h>
 #include <string.h>
 
