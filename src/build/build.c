@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "build_internal.h"
@@ -104,6 +105,36 @@ out:
 	return rc;
 }
 
+/* Unix seconds of an RFC 3339 time ("2021-08-02T19:09:36.5Z", "...+02:00"); -1 if invalid. */
+static int64_t parse_rfc3339(const char *s)
+{
+	struct tm tm;
+	memset(&tm, 0, sizeof(tm));
+	const char *rest = s ? strptime(s, "%Y-%m-%dT%H:%M:%S", &tm) : NULL;
+	if (rest == NULL)
+		return -1;
+	int64_t t = (int64_t)timegm(&tm);
+	if (*rest == '.')
+		while (*++rest >= '0' && *rest <= '9') {
+		}
+	if ((*rest == '+' || *rest == '-') && strlen(rest) >= 6) {
+		int h = (rest[1] - '0') * 10 + (rest[2] - '0');
+		int m = (rest[4] - '0') * 10 + (rest[5] - '0');
+		int64_t off = (int64_t)(h * 3600 + m * 60);
+		t += *rest == '+' ? -off : off;
+	}
+	return t;
+}
+
+/* --reproducible without SOURCE_DATE_EPOCH: the image's own creation time, so that rebuilding
+ * the same image gives the same bytes. */
+static int64_t reproducible_time(const build_ctx *c)
+{
+	const char *created = c->image ? lt_json_string(c->image->config, "created") : NULL;
+	int64_t t = parse_rfc3339(created);
+	return t >= 0 ? t : 0;
+}
+
 static int open_source(build_ctx *c, meta_source *ms, lt_error **err)
 {
 	const build_opts *o = c->opts;
@@ -143,14 +174,18 @@ int build_sif(const build_opts *o, build_report *report, lt_error **err)
 	if (sq_check_options(&o->squash, err) < 0)
 		return -1;
 
-	build_ctx c = {.opts = o, .report = report, .tree = lt_tree_new()};
+	build_opts resolved = *o;
+	build_ctx c = {.opts = &resolved, .report = report, .tree = lt_tree_new()};
 	c.progress = lt_progress_new();
-	meta_source ms = {.build_time = o->build_time};
+	meta_source ms = {0};
 	meta_image meta;
 	memset(&meta, 0, sizeof(meta));
 	int rc = -1;
 	if (open_source(&c, &ms, err) < 0)
 		goto out;
+	if (resolved.build_time < 0)
+		resolved.build_time = reproducible_time(&c);
+	ms.build_time = resolved.build_time;
 	if (meta_for_image(&ms, &meta, err) < 0)
 		goto out;
 	if (c.image == NULL) {

@@ -281,14 +281,14 @@ static int feed_layer(build_ctx *c, size_t i, sq_writer *w, lt_error **err)
 	return rc < 0 ? -1 : 0;
 }
 
+/* Layers are fed base first whatever order the source stores them in, so that the image's
+ * bytes do not depend on how the layers were packed (a compressed archive costs a second
+ * decompression of its beginning for every layer stored out of order). */
 int build_oci_feed(build_ctx *c, sq_writer *w, lt_error **err)
 {
 	size_t n = c->image->n_layers;
-	size_t *order = lt_xcalloc(n ? n : 1, sizeof(*order));
-	img_layer_order(c->img, order);
 	int rc = 0;
-	for (size_t k = 0; k < n && rc == 0; k++) {
-		size_t i = order[k];
+	for (size_t i = 0; i < n && rc == 0; i++) {
 		lt_progress_stage(c->progress, "compressing", 2, 2, 0);
 		if (c->n_wants[i] == 0) {
 			/* nothing of this layer survived: skip reading it */
@@ -298,6 +298,5 @@ int build_oci_feed(build_ctx *c, sq_writer *w, lt_error **err)
 		}
 		rc = feed_layer(c, i, w, err);
 	}
-	free(order);
 	return rc;
 }

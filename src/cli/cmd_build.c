@@ -129,6 +129,8 @@ int cmd_build(int argc, char **argv, lt_error **err)
 	o.output = argv[optind];
 	o.source = argv[optind + 1];
 	o.build_time = cli_build_time();
+	if (o.deterministic && !cli_reproducible())
+		o.build_time = -1; /* derived from the image by the build */
 
 	struct timespec t0, t1;
 	clock_gettime(CLOCK_MONOTONIC, &t0);

@@ -79,7 +79,10 @@ static int xattr_index(sq_writer *w, const lt_inode *ino, uint32_t *idx, lt_erro
 
 static int set_common(sq_writer *w, sqfs_inode_generic_t *gi, const lt_inode *ino, lt_error **err)
 {
-	gi->base.mode = (uint16_t)(type_bits(ino->type) | (ino->mode & 07777));
+	/* Linux ignores a symlink's permission bits and always shows 0777 (tars may carry
+	 * others); mksquashfs stores 0777 too. */
+	uint32_t perm = ino->type == LT_FT_SYMLINK ? 0777 : (ino->mode & 07777);
+	gi->base.mode = (uint16_t)(type_bits(ino->type) | perm);
 	int r = sqfs_id_table_id_to_index(w->ids, ino->uid, &gi->base.uid_idx);
 	if (r == 0)
 		r = sqfs_id_table_id_to_index(w->ids, ino->gid, &gi->base.gid_idx);

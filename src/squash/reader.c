@@ -82,7 +82,7 @@ int sq_image_open(int fd, uint64_t offset, uint64_t size, const char *name, sq_i
 					img->super.block_size, SQFS_COMP_FLAG_UNCOMPRESS);
 	sqfs_compressor_t *cmp = NULL;
 	if (r == 0)
-		r = sqfs_compressor_create(&img->cfg, &cmp);
+		r = sq_compressor_create(&img->cfg, &cmp);
 	if (r != 0) {
 		sqfs_destroy(f);
 		lt_error_set(err, ENOTSUP, "%s: SquashFS compressor %s (%u) is not supported", name,
@@ -158,7 +158,7 @@ sq_reader *sq_reader_new(sq_image *img, lt_error **err)
 	r->img = img;
 	r->file = sq_file_new(img->fd, img->offset);
 	r->file->size = img->size;
-	int rc = sqfs_compressor_create(&img->cfg, &r->cmp);
+	int rc = sq_compressor_create(&img->cfg, &r->cmp);
 	if (rc != 0)
 		goto fail;
 	const sqfs_super_t *s = &img->super;

@@ -60,6 +60,9 @@ struct sq_writer {
 /* Turns a libsquashfs status into an error naming the image and what was being done. */
 int sq_fail(sq_writer *w, int code, const char *what, lt_error **err);
 sqfs_block_writer_t *sq_dedup_writer_new(sq_file *file);
+/* libsquashfs's compressors plus LZO, and (when compressing) never a block larger than its
+ * input. */
+int sq_compressor_create(const sqfs_compressor_config_t *cfg, sqfs_compressor_t **out);
 uint64_t sq_dedup_writer_files(const sqfs_block_writer_t *wr);
 
 #endif

@@ -141,10 +141,10 @@ int sq_writer_new(int fd, uint64_t base_offset, const char *name, const sq_optio
 	if (r == 0 && w->opts.level != 0)
 		cfg.level = (sqfs_u32)w->opts.level;
 	if (r == 0)
-		r = sqfs_compressor_create(&cfg, &w->cmp);
+		r = sq_compressor_create(&cfg, &w->cmp);
 	if (r == 0) {
 		cfg.flags |= SQFS_COMP_FLAG_UNCOMPRESS;
-		r = sqfs_compressor_create(&cfg, &w->uncmp);
+		r = sq_compressor_create(&cfg, &w->uncmp);
 	}
 	if (r != 0) {
 		sq_fail(w, r, "creating the compressor", err);
