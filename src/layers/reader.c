@@ -256,7 +256,8 @@ static la_ssize_t archive_read_cb(struct archive *a, void *ud, const void **buf)
 	lt_layer_reader *r = ud;
 	ssize_t n = produce(r, r->out, OUT_SIZE, &r->err);
 	if (n < 0) {
-		archive_set_error(a, EIO, "%s", r->err ? r->err->message : "read error");
+		/* the cause (already naming the layer) stays in r->err for archive_failure */
+		archive_set_error(a, EIO, "the layer stream could not be read");
 		return -1;
 	}
 	*buf = r->out;
