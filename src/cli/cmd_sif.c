@@ -148,9 +148,11 @@ static int do_add(sif_image *img, void *arg, lt_error **err)
 
 static int parse_entity(const char *hex, uint8_t *entity, lt_error **err)
 {
+	/* a 20-byte OpenPGP fingerprint, as siftool requires */
 	size_t n = strlen(hex);
-	if (n == 0 || n % 2 != 0 || n / 2 > SIF_ENTITY_LEN)
-		return lt_error_set(err, 0, "--signentity: '%s' is not a hex fingerprint", hex);
+	if (n != 40)
+		return lt_error_set(err, 0, "--signentity: '%s' is not a 40-digit hex fingerprint",
+				    hex);
 	for (size_t i = 0; i < n / 2; i++) {
 		unsigned v = 0;
 		if (sscanf(hex + 2 * i, "%2x", &v) != 1 ||

@@ -34,8 +34,13 @@ typedef struct cont {
 	rt_ctx *c;
 	int error_fd;
 	char *root;	  /* host path of the container's root while it is assembled */
-	char **underlays; /* host paths of directories replaced by an underlay */
+	char **underlays; /* paths replaced by an underlay, made read-only at the end */
 	size_t n_underlays;
+	dev_t session_dev; /* the session tmpfs, which every underlay is part of */
+	char **host_binds; /* targets of host directory binds: nothing may be created in them */
+	size_t n_host_binds;
+	char **ours; /* underlays and the directories created in them: safe to create in */
+	size_t n_ours;
 	unsigned next_session;
 } cont;
 
@@ -117,6 +122,12 @@ static void remount(cont *k, const char *path, bool ro, unsigned long extra)
 		die(k, errno, "remounting %s", path);
 }
 
+static void remember(char ***list, size_t *n, const char *path)
+{
+	*list = lt_xrealloc(*list, (*n + 1) * sizeof(char *));
+	(*list)[(*n)++] = lt_xstrdup(path);
+}
+
 /* A fresh directory of the session tmpfs. */
 static char *session_dir(cont *k, const char *prefix, mode_t mode)
 {
@@ -172,8 +183,23 @@ static void make_underlay(cont *k, const char *dir)
 	closedir(d);
 	bind(k, ul, dir, true);
 	free(ul);
-	k->underlays = lt_xrealloc(k->underlays, (k->n_underlays + 1) * sizeof(char *));
-	k->underlays[k->n_underlays++] = lt_xstrdup(dir);
+	remember(&k->underlays, &k->n_underlays, dir);
+	remember(&k->ours, &k->n_ours, dir);
+}
+
+/* Whether creating in host path `p` would create on the host: it lies in a directory bound
+ * from the host and is not one of our own underlays or directories. */
+static bool in_host_bind(const cont *k, const char *p)
+{
+	for (size_t i = 0; i < k->n_ours; i++)
+		if (strcmp(p, k->ours[i]) == 0)
+			return false;
+	for (size_t i = 0; i < k->n_host_binds; i++) {
+		size_t n = strlen(k->host_binds[i]);
+		if (strncmp(p, k->host_binds[i], n) == 0 && (p[n] == '\0' || p[n] == '/'))
+			return true;
+	}
+	return false;
 }
 
 /* Resolves a container path inside the root: returns the host path of the part that exists
@@ -266,6 +292,9 @@ static char *ensure_target(cont *k, const char *path, bool dir)
 			    path);
 		char *next = lt_path_join(cur, comp);
 		free(comp);
+		/* never create mount points inside a host directory: use an underlay there too */
+		if (in_host_bind(k, cur))
+			make_underlay(k, cur);
 		for (int attempt = 0;; attempt++) {
 			int rc;
 			if (!last || dir) {
@@ -275,8 +304,11 @@ static char *ensure_target(cont *k, const char *path, bool dir)
 				if (rc >= 0)
 					close(rc);
 			}
-			if (rc >= 0)
+			if (rc >= 0) {
+				if (!last || dir)
+					remember(&k->ours, &k->n_ours, next);
 				break;
+			}
 			if ((errno == EROFS || errno == EACCES || errno == EPERM) && attempt == 0) {
 				make_underlay(k, cur);
 				continue;
@@ -308,6 +340,8 @@ static void bind_host(cont *k, const char *src, const char *dst, bool ro, bool u
 	bool dir = is_dir(src);
 	char *target = ensure_target(k, dst, dir);
 	bind(k, src, target, dir);
+	if (dir)
+		remember(&k->host_binds, &k->n_host_binds, target);
 	/* user binds get nosuid,nodev like Apptainer's */
 	if (ro || user)
 		remount(k, target, ro, user ? MS_NOSUID | MS_NODEV : 0);
@@ -454,15 +488,6 @@ static void mount_everything(cont *k)
 			if (!no_mount(k, paths[i]) && exists(paths[i]))
 				bind_host(k, paths[i], paths[i], true, false);
 	}
-	if (c->home_dst != NULL && !no_mount(k, "home")) {
-		if (c->home_src != NULL) {
-			bind_host(k, c->home_src, c->home_dst, false, false);
-		} else {
-			char *h = session_dir(k, "home", 0700);
-			bind_host(k, h, c->home_dst, false, false);
-			free(h);
-		}
-	}
 	if (!no_mount(k, "tmp")) {
 		if (contain) {
 			char *t = session_dir(k, "tmp", 01777),
@@ -483,6 +508,15 @@ static void mount_everything(cont *k)
 			free(rest);
 		}
 	}
+	if (c->home_dst != NULL && !no_mount(k, "home")) {
+		if (c->home_src != NULL) {
+			bind_host(k, c->home_src, c->home_dst, false, false);
+		} else {
+			char *h = session_dir(k, "home", 0700);
+			bind_host(k, h, c->home_dst, false, false);
+			free(h);
+		}
+	}
 	if (exists("/etc/resolv.conf") && !no_mount(k, "/etc/resolv.conf"))
 		bind_host(k, "/etc/resolv.conf", "/etc/resolv.conf", true, false);
 	if (c->host_cwd && !contain && !no_mount(k, "cwd") && !is_os_dir(c->host_cwd) &&
@@ -497,9 +531,15 @@ static void mount_everything(cont *k)
 			die(k, ENOENT, "bind source %s", o->binds[i].src);
 		bind_host(k, o->binds[i].src, o->binds[i].dst, o->binds[i].ro, true);
 	}
-	if (!o->writable_tmpfs)
-		for (size_t i = 0; i < k->n_underlays; i++)
-			remount(k, k->underlays[i], true, 0);
+	/* By path, because an underlay made later for a parent directory holds copies of the
+	 * earlier ones; a path where something else was mounted on top is left alone. */
+	if (!o->writable_tmpfs) {
+		for (size_t i = 0; i < k->n_underlays; i++) {
+			struct stat st;
+			if (stat(k->underlays[i], &st) == 0 && st.st_dev == k->session_dev)
+				remount(k, k->underlays[i], true, 0);
+		}
+	}
 }
 
 static void enter_root(cont *k)
@@ -542,6 +582,10 @@ _Noreturn void rt_container_main(rt_ctx *c, int error_fd)
 {
 	double t0 = now_ms();
 	cont k = {.c = c, .error_fd = error_fd, .root = lt_xstrdup(c->image_mount)};
+	struct stat session;
+	if (stat(c->session, &session) < 0)
+		die(&k, errno, "%s", c->session);
+	k.session_dev = session.st_dev;
 	enter_namespaces(&k);
 	lt_debug("container: namespaces %.2f ms", now_ms() - t0);
 	/* Mounts copied from the launcher's namespace are locked in this one, and pivot_root

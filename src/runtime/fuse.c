@@ -34,6 +34,7 @@ struct rt_fuse {
 	pthread_mutex_t lock;
 	sq_reader **readers; /* every per-thread reader, freed at the end */
 	size_t n_readers;
+	bool own_all; /* every file belongs to the mounting user (like squashfuse -o uid=,gid=) */
 };
 
 /* FUSE inode numbers: 1 is the root; every other inode is its SquashFS reference + 2. */
@@ -76,7 +77,8 @@ static int errno_of(lt_error *err)
 	return e;
 }
 
-static void fill_stat(const sq_reader *r, const sq_inode *i, struct stat *st)
+static void fill_stat(const struct rt_fuse *f, const sq_reader *r, const sq_inode *i,
+		      struct stat *st)
 {
 	sq_attr a;
 	sq_inode_attr(r, i, &a);
@@ -84,8 +86,11 @@ static void fill_stat(const sq_reader *r, const sq_inode *i, struct stat *st)
 	st->st_ino = a.inode_number;
 	st->st_mode = a.mode;
 	st->st_nlink = a.nlink;
-	st->st_uid = a.uid;
-	st->st_gid = a.gid;
+	/* Without root, uid 0 of the launcher's namespace is the caller: files that belong to
+	 * other users in the image (unmapped here, so "nobody" otherwise) become the caller's,
+	 * as with Apptainer's squashfuse -o uid=,gid=. */
+	st->st_uid = f->own_all ? 0 : a.uid;
+	st->st_gid = f->own_all ? 0 : a.gid;
 	st->st_size = (off_t)a.size;
 	st->st_blocks = (blkcnt_t)a.blocks;
 	st->st_blksize = 4096;
@@ -145,7 +150,7 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		return;
 	}
 	e.ino = to_fuse(f, ref);
-	fill_stat(r, child, &e.attr);
+	fill_stat(f, r, child, &e.attr);
 	sq_inode_free(child);
 	fuse_reply_entry(req, &e);
 }
@@ -158,7 +163,7 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	if (i == NULL)
 		return;
 	struct stat st;
-	fill_stat(r, i, &st);
+	fill_stat(f, r, i, &st);
 	sq_inode_free(i);
 	fuse_reply_attr(req, &st, CACHE_SECONDS);
 }
@@ -402,9 +407,11 @@ static const struct fuse_lowlevel_ops ops = {
     .listxattr = op_listxattr,
 };
 
-int rt_fuse_mount(sq_image *img, const char *mountpoint, struct rt_fuse **out, lt_error **err)
+int rt_fuse_mount(sq_image *img, const char *mountpoint, bool own_all, struct rt_fuse **out,
+		  lt_error **err)
 {
 	struct rt_fuse *f = lt_xcalloc(1, sizeof(*f));
+	f->own_all = own_all;
 	f->img = img;
 	f->root_ref = sq_image_root(img);
 	f->mountpoint = lt_xstrdup(mountpoint);

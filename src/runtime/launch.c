@@ -487,7 +487,10 @@ int rt_launch(const rt_options *o, int *status, lt_error **err)
 		goto out;
 	}
 	if (im.is_dir) {
-		if (mount(im.dir_path, c.image_mount, NULL, MS_BIND | MS_REC, NULL) < 0) {
+		/* read-only like a SIF: a sandbox is never changed by running it */
+		if (mount(im.dir_path, c.image_mount, NULL, MS_BIND | MS_REC, NULL) < 0 ||
+		    mount(NULL, c.image_mount, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID,
+			  NULL) < 0) {
 			lt_error_set(err, errno, "binding the sandbox %s", c.image_path);
 			goto out;
 		}
@@ -502,7 +505,7 @@ int rt_launch(const rt_options *o, int *status, lt_error **err)
 				lt_error_free(&loop_err);
 			}
 		}
-		if (r < 0 && rt_fuse_mount(im.sq, c.image_mount, &fuse, err) < 0)
+		if (r < 0 && rt_fuse_mount(im.sq, c.image_mount, !c.root, &fuse, err) < 0)
 			goto out;
 	}
 

@@ -53,8 +53,8 @@ int rt_loop_mount(int image_fd, uint64_t offset, uint64_t size, const char *targ
 /* fuse.c: the in-process FUSE server. */
 struct rt_fuse;
 struct sq_image;
-int rt_fuse_mount(struct sq_image *img, const char *mountpoint, struct rt_fuse **out,
-		  lt_error **err);
+int rt_fuse_mount(struct sq_image *img, const char *mountpoint, bool own_all,
+		  struct rt_fuse **out, lt_error **err);
 int rt_fuse_serve(struct rt_fuse *f);
 void rt_fuse_stop(struct rt_fuse *f);
 void rt_fuse_free(struct rt_fuse *f);

@@ -102,13 +102,11 @@ static int validate_header(const sif_image *img, lt_error **err)
 			       "data section at offset %" PRId64
 			       " overlaps the descriptor table (ending at %" PRId64 ")",
 			       h->data_offset, end);
-	if (h->data_size < 0 || __builtin_add_overflow(h->data_offset, h->data_size, &end) ||
-	    end > img->file_size)
-		return invalid(err, name,
-			       "data section (offset %" PRId64 ", %" PRId64
-			       " bytes) extends beyond the end of the file (%" PRId64
-			       " bytes); the file may be truncated",
-			       h->data_offset, h->data_size, img->file_size);
+	/* The data section may end past the end of the file: siftool does not extend the file
+	 * for an empty object after alignment padding. Objects must lie inside the file and
+	 * the data section (checked with the descriptors). */
+	if (h->data_size < 0 || __builtin_add_overflow(h->data_offset, h->data_size, &end))
+		return invalid(err, name, "data size %" PRId64 " is out of range", h->data_size);
 	return 0;
 }
 
@@ -147,11 +145,21 @@ static int validate_descriptors(const sif_image *img, const uint8_t *raw, lt_err
 			goto out;
 		}
 		if (d->offset < 0 || d->size < 0 ||
-		    __builtin_add_overflow(d->offset, d->size, &end) || end > img->file_size) {
+		    __builtin_add_overflow(d->offset, d->size, &end) ||
+		    (d->size > 0 && end > img->file_size)) {
 			invalid(err, name,
 				"object %" PRIu32 " (offset %" PRId64 ", %" PRId64
-				" bytes) extends beyond the end of the file (%" PRId64 " bytes)",
+				" bytes) extends beyond the end of the file (%" PRId64
+				" bytes); the file may be truncated",
 				d->id, d->offset, d->size, img->file_size);
+			goto out;
+		}
+		if (end > h->data_offset + h->data_size) {
+			invalid(err, name,
+				"object %" PRIu32 " (offset %" PRId64 ", %" PRId64
+				" bytes) lies outside the data section (offset %" PRId64
+				", %" PRId64 " bytes)",
+				d->id, d->offset, d->size, h->data_offset, h->data_size);
 			goto out;
 		}
 		if (d->size > 0 && (d->offset < SIF_HEADER_SIZE ||
@@ -170,6 +178,20 @@ static int validate_descriptors(const sif_image *img, const uint8_t *raw, lt_err
 			}
 		}
 		objs[used++] = d;
+	}
+	/* The data section may pass the end of the file only as far as an empty object sitting
+	 * after alignment padding (siftool writes those without extending the file). */
+	int64_t limit = img->file_size;
+	for (int64_t j = 0; j < used; j++)
+		if (objs[j]->offset + objs[j]->size > limit)
+			limit = objs[j]->offset + objs[j]->size;
+	if (h->data_offset + h->data_size > limit) {
+		invalid(err, name,
+			"data section (offset %" PRId64 ", %" PRId64
+			" bytes) extends beyond the end of the file (%" PRId64
+			" bytes); the file may be truncated",
+			h->data_offset, h->data_size, img->file_size);
+		goto out;
 	}
 	if (h->descriptors_total - used != h->descriptors_free) {
 		invalid(err, name,

@@ -109,7 +109,8 @@ int sif_create_fd(int fd, const char *name, const sif_create_opts *opts, sif_ima
 			sif_close(img);
 			return lt_error_set(err, 0,
 					    "%s: a legacy image holds at most %d descriptors", name,
-					    SIF_DEFAULT_DESCRIPTORS);
+					    (SIF_LEGACY_DATA_OFFSET - SIF_DEFAULT_DESCR_OFFSET) /
+						SIF_DESCRIPTOR_SIZE);
 		}
 		h->data_offset = SIF_LEGACY_DATA_OFFSET;
 	}
@@ -244,14 +245,11 @@ int sif_end_object(sif_image *img, int64_t size, lt_error **err)
 			memcpy(img->header.arch, p.arch, 3);
 	}
 	img->header.modified_at = d->modified_at;
-	/* A zero-length object after padding does not extend the file by itself, but readers
-	 * check that the data section lies inside the file. */
+	/* Like the reference implementation, an empty object after alignment padding does not
+	 * extend the file (readers accept a data section ending past the end of the file). */
 	int64_t end = d->offset + size;
-	if (end > img->file_size) {
-		if (ftruncate(img->fd, end) < 0)
-			return lt_error_set(err, errno, "extending %s", img->name);
+	if (size > 0 && end > img->file_size)
 		img->file_size = end;
-	}
 	return 0;
 }
 
@@ -373,15 +371,18 @@ int sif_delete_object(sif_image *img, uint32_t id, unsigned flags, int64_t time,
 	if ((flags & SIF_DELETE_ZERO) && zero_range(img, d->offset, d->size, err) < 0)
 		return -1;
 	if (flags & SIF_DELETE_COMPACT) {
-		int64_t start = d->offset + d->size - d->size_with_padding;
-		if (start < img->header.data_offset)
-			start = img->header.data_offset;
-		if (ftruncate(img->fd, start) < 0)
+		/* The data section ends where the last remaining object ends: recomputed rather
+		 * than taken from the stored padding, which nothing guarantees. */
+		int64_t keep = img->header.data_offset;
+		for (int64_t i = 0; i < img->header.descriptors_total; i++) {
+			const sif_descriptor *o = &img->slots[i];
+			if (o->used && o != d && o->offset + o->size > keep)
+				keep = o->offset + o->size;
+		}
+		if (ftruncate(img->fd, keep) < 0)
 			return lt_error_set(err, errno, "truncating %s", img->name);
-		img->file_size = start;
-		img->header.data_size -= d->size_with_padding;
-		if (img->header.data_size < 0)
-			img->header.data_size = 0;
+		img->file_size = keep;
+		img->header.data_size = keep - img->header.data_offset;
 	}
 	if (d->datatype == SIF_DATA_PARTITION) {
 		sif_partition_info p;

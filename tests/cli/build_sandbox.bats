@@ -1,0 +1,92 @@
+#!/usr/bin/env bats
+# `litho build OUT.sif DIR/` from a sandbox directory: the tree goes in as it is on disk, with
+# hard links, xattrs, device nodes, FIFOs, owners, special bits and mtimes; litho only adds the
+# Apptainer files the directory lacks.
+
+load helpers
+load ../lib/build_common
+
+setup() {
+	common_setup
+	require_root
+	require_cmd siftool unsquashfs
+}
+
+# make_sandbox DIR: a small root tree with the interesting kinds of files.
+make_sandbox() {
+	local s=$1
+	mkdir -p "$s"/{bin,etc,dev,data/sub,tmp}
+	cp "$(command -v busybox)" "$s/bin/busybox" 2>/dev/null || printf 'not busybox\n' >"$s/bin/busybox"
+	ln -s busybox "$s/bin/sh"
+	printf 'root:x:0:0:root:/root:/bin/sh\n' >"$s/etc/passwd"
+	printf 'shared data\n' >"$s/data/a"
+	ln "$s/data/a" "$s/data/sub/b"
+	ln "$s/data/a" "$s/data/c"
+	chown 1000:2000 "$s/data/a"
+	chmod 4750 "$s/data/a"
+	"$PYTHON" - "$s" <<-'EOF'
+		import os, sys
+		s = sys.argv[1]
+		os.setxattr(f"{s}/data/a", "user.k", b"v")
+		os.setxattr(f"{s}/data/a", "trusted.t", b"\x00\xff")
+		os.setxattr(f"{s}/bin/busybox", "security.capability",
+		            bytes.fromhex("0100000200040000000000000000000000000000"))
+		os.setxattr(f"{s}/data", "user.dir", b"on a dir")
+	EOF
+	mknod "$s/dev/null" c 1 3
+	mknod "$s/dev/sdz" b 8 250
+	mknod "$s/dev/big" c 511 300000
+	mkfifo "$s/dev/fifo"
+	chmod 1777 "$s/tmp"
+	ln -s ../etc/passwd "$s/data/pw"
+	printf 'x' >"$s/data/owned"
+	chown 3000000:3000001 "$s/data/owned"
+	touch -h -d @1234567890 "$s/data/pw"
+	touch -d @1000000000 "$s/data/owned" "$s/data/sub"
+}
+
+@test "a sandbox directory keeps hard links, xattrs, devices, owners and mtimes" {
+	make_sandbox sb
+	litho_build out.sif sb/
+	extract_sif out.sif x
+	# every file of the directory, with the mtimes of its directories too (litho adds its
+	# Apptainer files to the image, never to the source)
+	tree_compare sb x --image-meta
+	tree_dump x dump
+	assert_entry dump /data/a links=/data/a mode=4750 owner=1000:2000 xattrs=trusted.t=00ff,user.k=76
+	assert_entry dump /data/sub/b links=/data/a
+	assert_entry dump /data/c links=/data/a
+	assert_entry dump /dev/big type=chr dev=511,300000
+	assert_entry dump /dev/sdz type=blk dev=8,250
+	assert_entry dump /dev/fifo type=fifo
+	assert_entry dump /data/owned owner=3000000:3000001 mtime=1000000000
+	assert_entry dump /tmp mode=1777
+	# litho wrote nothing into the source directory
+	[[ ! -e sb/.singularity.d && ! -e sb/etc/hosts ]]
+}
+
+@test "a sandbox build records the directory as the source" {
+	make_sandbox sb
+	litho_build out.sif sb/
+	run -0 siftool dump 1 out.sif
+	[[ $output == $'bootstrap: localimage\nfrom: sb/' ]]
+	run -0 siftool list out.sif
+	[[ $output == *"Def.FILE"* ]]
+	[[ $output == *"FS (Squashfs/*System/amd64)"* ]]
+	# no image config: no oci-config.json object
+	[[ $output != *"oci-config"* ]]
+	[[ $(grep -c JSON.Generic <<<"$output") -eq 1 ]]
+}
+
+@test "a sandbox's own Apptainer files are kept" {
+	make_sandbox sb
+	mkdir -p sb/.singularity.d/env
+	printf '#!/bin/sh\necho mine\n' >sb/.singularity.d/runscript
+	chmod 0755 sb/.singularity.d/runscript
+	printf 'export MINE=1\n' >sb/.singularity.d/env/90-environment.sh
+	litho_build out.sif sb/
+	extract_sif out.sif x
+	cmp sb/.singularity.d/runscript x/.singularity.d/runscript
+	cmp sb/.singularity.d/env/90-environment.sh x/.singularity.d/env/90-environment.sh
+	[[ -x x/.singularity.d/actions/run ]]
+}

@@ -1,0 +1,185 @@
+#!/usr/bin/env bats
+# The container environment, as root and as an unprivileged user (Apptainer's rules, compat.md
+# §5.2): host env < image ENV (Docker Env through 10-docker2singularity.sh) < APPTAINERENV_FOO
+# (SINGULARITYENV_FOO below it) < --env-file < --env; the PATH rules (host PATH never
+# forwarded, image PATH, APPTAINERENV_PATH / PREPEND_PATH / APPEND_PATH); --cleanenv and
+# --containall.
+#
+# Images: oci (litho-built: Env PATH=/opt/tool/bin:..., FOO=image, IMGONLY=from-image), plain
+# (no metadata), busybox (Singularity 3.8).
+
+load helpers
+load ../lib/runtime/rt
+
+DEFAULT_PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+IMAGE_PATH=/opt/tool/bin:$DEFAULT_PATH
+
+setup_file() {
+	rt_setup_file oci plain busybox
+}
+
+teardown_file() {
+	rt_teardown_file
+}
+
+setup() {
+	rt_setup
+	# variables of the caller that would change the results
+	unset FOO BAR IMGONLY HOSTONLY FILEONLY
+	unset "${!APPTAINERENV_@}" "${!SINGULARITYENV_@}" APPTAINER_BIND LITHO_BIND SINGULARITY_BIND
+}
+
+# in WHO IMAGE VAR...: prints VAR=value for each VAR inside (exec, no options), through lrun.
+# Extra options for litho go in the array OPTS.
+OPTS=()
+in_env() {
+	local who=$1 img=$2 script="" v
+	shift 2
+	for v in "$@"; do
+		script+="echo \"$v=\${$v-<unset>}\"; "
+	done
+	lrun "$who" exec "${OPTS[@]}" "$img" sh -c "$script"
+}
+
+check_precedence() {
+	local who=$1
+	need "$who"
+	use_image oci
+	export FOO=host IMGONLY=host HOSTONLY=from-host
+	# host < image ENV; a host variable the image does not set passes
+	OPTS=()
+	in_env "$who" "$IMG" FOO IMGONLY HOSTONLY
+	expect_ok
+	expect_output $'FOO=image\nIMGONLY=from-image\nHOSTONLY=from-host'
+	# SINGULARITYENV_ < APPTAINERENV_, both above the image
+	SINGULARITYENV_FOO=senv in_env "$who" "$IMG" FOO
+	expect_ok
+	expect_output "FOO=senv"
+	SINGULARITYENV_FOO=senv APPTAINERENV_FOO=aenv in_env "$who" "$IMG" FOO
+	expect_ok
+	expect_output "FOO=aenv"
+	# < --env-file
+	printf '# a comment\nFOO=fromfile\nBAR=fromfile\nFILEONLY="quoted value"\n' >"$WORK/envfile"
+	chmod 0644 "$WORK/envfile"
+	OPTS=(--env-file "$WORK/envfile")
+	APPTAINERENV_FOO=aenv APPTAINERENV_BAR=aenv in_env "$who" "$IMG" FOO BAR FILEONLY
+	expect_ok
+	expect_output $'FOO=fromfile\nBAR=fromfile\nFILEONLY=quoted value'
+	# < --env (the last --env of a name wins); the rest of the file still applies
+	OPTS=(--env-file "$WORK/envfile" --env FOO=cli1 --env FOO=cli --env 'NEW=a b')
+	APPTAINERENV_FOO=aenv in_env "$who" "$IMG" FOO BAR NEW IMGONLY HOSTONLY
+	expect_ok
+	expect_output $'FOO=cli\nBAR=fromfile\nNEW=a b\nIMGONLY=from-image\nHOSTONLY=from-host'
+	# --env alone beats APPTAINERENV_
+	OPTS=(--env FOO=cli)
+	APPTAINERENV_FOO=aenv in_env "$who" "$IMG" FOO
+	expect_ok
+	expect_output "FOO=cli"
+	OPTS=()
+}
+
+@test "env precedence: host < image ENV < APPTAINERENV_ < --env-file < --env, root" {
+	check_precedence root
+}
+@test "env precedence: host < image ENV < APPTAINERENV_ < --env-file < --env, user" {
+	check_precedence user
+}
+
+check_precedence_busybox() {
+	local who=$1
+	need "$who"
+	use_image busybox
+	OPTS=()
+	# 10-docker2singularity.sh of Singularity 3.8 sets PATH; the host's PATH never gets in
+	PATH="/host-only-bin:$PATH" HOSTONLY=yes in_env "$who" "$IMG" PATH HOSTONLY
+	expect_ok
+	expect_output $'PATH='"$DEFAULT_PATH"$'\nHOSTONLY=yes'
+	APPTAINERENV_HOSTONLY=aenv HOSTONLY=yes in_env "$who" "$IMG" HOSTONLY
+	expect_ok
+	expect_output "HOSTONLY=aenv"
+}
+
+@test "env: Singularity 3.8 image (10-docker2singularity.sh), root" { check_precedence_busybox root; }
+@test "env: Singularity 3.8 image (10-docker2singularity.sh), user" { check_precedence_busybox user; }
+
+check_path_rules() {
+	local who=$1
+	need "$who"
+	OPTS=()
+	# no metadata: the default PATH, never the host's
+	use_image plain
+	PATH="/host-only-bin:$PATH" in_env "$who" "$IMG" PATH
+	expect_ok
+	expect_output "PATH=$DEFAULT_PATH"
+	# the image's PATH, and a command found through it
+	use_image oci
+	PATH="/host-only-bin:$PATH" in_env "$who" "$IMG" PATH
+	expect_ok
+	expect_output "PATH=$IMAGE_PATH"
+	lrun "$who" exec "$IMG" imgtool
+	expect_ok
+	expect_output tool
+	# APPTAINERENV_PREPEND_PATH / APPEND_PATH around the image's PATH
+	APPTAINERENV_PREPEND_PATH=/pre APPTAINERENV_APPEND_PATH=/app in_env "$who" "$IMG" PATH
+	expect_ok
+	expect_output "PATH=/pre:$IMAGE_PATH:/app"
+	# APPTAINERENV_PATH replaces it
+	APPTAINERENV_PATH=/only:/bin in_env "$who" "$IMG" PATH
+	expect_ok
+	expect_output "PATH=/only:/bin"
+	# the same through --env
+	OPTS=(--env PREPEND_PATH=/pre2 --env APPEND_PATH=/app2)
+	in_env "$who" "$IMG" PATH
+	expect_ok
+	expect_output "PATH=/pre2:$IMAGE_PATH:/app2"
+	# the default PATH for an image without one, plus PREPEND_PATH
+	use_image plain
+	OPTS=()
+	APPTAINERENV_PREPEND_PATH=/pre in_env "$who" "$IMG" PATH
+	expect_ok
+	expect_output "PATH=/pre:$DEFAULT_PATH"
+}
+
+@test "PATH: host PATH not forwarded, image PATH, PATH / PREPEND_PATH / APPEND_PATH, root" {
+	check_path_rules root
+}
+@test "PATH: host PATH not forwarded, image PATH, PATH / PREPEND_PATH / APPEND_PATH, user" {
+	check_path_rules user
+}
+
+check_cleanenv() {
+	local who=$1 opt
+	need "$who"
+	use_image oci
+	export FOOHOST=from-host TERM=xterm-litho LANG=C.UTF-8 OTHERHOST=x
+	for opt in --cleanenv -e --containall -C; do
+		OPTS=("$opt")
+		APPTAINERENV_AV=aenv in_env "$who" "$IMG" FOOHOST TERM LANG OTHERHOST HOME FOO AV PATH
+		expect_ok
+		expect_output "FOOHOST=<unset>
+TERM=xterm-litho
+LANG=C
+OTHERHOST=<unset>
+HOME=$(who_home "$who")
+FOO=image
+AV=aenv
+PATH=$IMAGE_PATH" || fail "with $opt" || return 1
+	done
+	# --env still applies
+	OPTS=(-e --env FOO=cli)
+	in_env "$who" "$IMG" FOO FOOHOST
+	expect_ok
+	expect_output $'FOO=cli\nFOOHOST=<unset>'
+	# without it, the host variable is there
+	OPTS=()
+	in_env "$who" "$IMG" FOOHOST LANG
+	expect_ok
+	expect_output $'FOOHOST=from-host\nLANG=C.UTF-8'
+}
+
+@test "--cleanenv, -e, --containall, -C: host vars gone, TERM kept, LANG=C, root" {
+	check_cleanenv root
+}
+@test "--cleanenv, -e, --containall, -C: host vars gone, TERM kept, LANG=C, user" {
+	check_cleanenv user
+}
