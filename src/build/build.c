@@ -2,6 +2,7 @@
  * (Def.FILE, JSON.Generic inspect-metadata.json and oci-config.json, then the SquashFS
  * partition, all in group 1), written under a temporary name and renamed at the end. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -139,8 +140,11 @@ static int open_source(build_ctx *c, meta_source *ms, lt_error **err)
 {
 	const build_opts *o = c->opts;
 	if (img_is_reference(o->source)) {
-		if (img_open(o->source, &o->platform, &c->img, &c->image, err) < 0)
+		if (img_open_opts(o->source, &o->platform, &o->registry, &c->img, &c->image, err) <
+		    0)
 			return -1;
+		/* downloads of registry layers start now and overlap the first pass */
+		img_prefetch_start(c->img);
 		ms->from = strip_transport(o->source, &ms->bootstrap);
 		ms->config = c->image->config;
 		ms->base_name = c->image->name;
@@ -161,6 +165,53 @@ static int open_source(build_ctx *c, meta_source *ms, lt_error **err)
 			    o->source);
 }
 
+/* Everything after the source is open: metadata, the tree, the SIF into af. */
+static int assemble(build_ctx *c, meta_source *ms, lt_atomic_file *af, lt_error **err)
+{
+	build_opts *resolved = (build_opts *)c->opts;
+	if (resolved->build_time < 0)
+		resolved->build_time = reproducible_time(c);
+	ms->build_time = resolved->build_time;
+	meta_image meta;
+	memset(&meta, 0, sizeof(meta));
+	int rc = -1;
+	if (meta_for_image(ms, &meta, err) < 0)
+		goto out;
+	if (c->image == NULL) {
+		/* A sandbox keeps its own files: only what is missing of the skeleton is added,
+		 * and the SIF metadata describes what the directory holds. */
+		for (size_t i = 0; i < meta.n_entries; i++)
+			meta.entries[i].replace = false;
+	}
+	if (build_insert_meta(c, &meta, err) < 0)
+		goto out;
+	if (c->image == NULL && build_sandbox_metadata(c, &meta, err) < 0)
+		goto out;
+	rc = write_sif(c, &meta, af->fd, err);
+out:
+	meta_image_free(&meta);
+	return rc;
+}
+
+static void ctx_free(build_ctx *c)
+{
+	lt_progress_free(c->progress);
+	if (c->wants != NULL) {
+		for (size_t i = 0; i < (c->image ? c->image->n_layers : 0); i++)
+			free(c->wants[i]);
+		free(c->wants);
+		free(c->n_wants);
+	}
+	lt_tree_free(c->tree);
+	img_image_free(c->image);
+	img_close(c->img);
+}
+
+static int pull_oras(const build_opts *o, lt_error **err)
+{
+	return img_oras_pull(o->source, o->output, &o->registry, NULL, err);
+}
+
 int build_sif(const build_opts *o, build_report *report, lt_error **err)
 {
 	build_report dummy;
@@ -171,6 +222,8 @@ int build_sif(const build_opts *o, build_report *report, lt_error **err)
 	if (!o->force && lstat(o->output, &st) == 0)
 		return lt_error_set(err, 0, "%s already exists (use --force to overwrite it)",
 				    o->output);
+	if (lt_str_has_prefix(o->source, "oras://"))
+		return pull_oras(o, err) < 0 ? lt_error_wrap(err, "pulling %s", o->source) : 0;
 	if (sq_check_options(&o->squash, err) < 0)
 		return -1;
 
@@ -178,31 +231,11 @@ int build_sif(const build_opts *o, build_report *report, lt_error **err)
 	build_ctx c = {.opts = &resolved, .report = report, .tree = lt_tree_new()};
 	c.progress = lt_progress_new();
 	meta_source ms = {0};
-	meta_image meta;
-	memset(&meta, 0, sizeof(meta));
 	int rc = -1;
-	if (open_source(&c, &ms, err) < 0)
-		goto out;
-	if (resolved.build_time < 0)
-		resolved.build_time = reproducible_time(&c);
-	ms.build_time = resolved.build_time;
-	if (meta_for_image(&ms, &meta, err) < 0)
-		goto out;
-	if (c.image == NULL) {
-		/* A sandbox keeps its own files: only what is missing of the skeleton is added,
-		 * and the SIF metadata describes what the directory holds. */
-		for (size_t i = 0; i < meta.n_entries; i++)
-			meta.entries[i].replace = false;
-	}
-	if (build_insert_meta(&c, &meta, err) < 0)
-		goto out;
-	if (c.image == NULL && build_sandbox_metadata(&c, &meta, err) < 0)
-		goto out;
-
 	lt_atomic_file af;
-	if (lt_atomic_open(&af, o->output, 0755, err) < 0)
+	if (open_source(&c, &ms, err) < 0 || lt_atomic_open(&af, o->output, 0755, err) < 0)
 		goto out;
-	if (write_sif(&c, &meta, af.fd, err) < 0) {
+	if (assemble(&c, &ms, &af, err) < 0) {
 		lt_atomic_abort(&af);
 		goto out;
 	}
@@ -212,16 +245,95 @@ int build_sif(const build_opts *o, build_report *report, lt_error **err)
 out:
 	if (rc < 0)
 		lt_error_wrap(err, "building %s from %s", o->output, o->source);
-	lt_progress_free(c.progress);
-	meta_image_free(&meta);
-	if (c.wants != NULL) {
-		for (size_t i = 0; i < (c.image ? c.image->n_layers : 0); i++)
-			free(c.wants[i]);
-		free(c.wants);
-		free(c.n_wants);
+	ctx_free(&c);
+	return rc;
+}
+
+/* What identifies a converted image: the image (manifest digest, or config and layers for
+ * archives without a manifest) and every option that changes the SIF's bytes. */
+static char *cache_key(const build_ctx *c)
+{
+	const img_image *im = c->image;
+	const sq_options *q = &c->opts->squash;
+	char *what = NULL;
+	if (im->manifest_digest != NULL) {
+		what = lt_xstrdup(im->manifest_digest);
+	} else {
+		what = lt_xstrdup(im->config_digest ? im->config_digest : "");
+		for (size_t i = 0; i < im->n_layers; i++) {
+			char *next = lt_strdup_printf("%s,%s", what,
+						      im->layers[i].digest ? im->layers[i].digest : "");
+			free(what);
+			what = next;
+		}
 	}
-	lt_tree_free(c.tree);
-	img_image_free(c.image);
-	img_close(c.img);
+	char *key = lt_strdup_printf("litho %s|%s|%s/%s/%s|comp=%d:%d|bs=%u|repro=%d", LITHO_VERSION,
+				     what, im->os ? im->os : "", im->arch ? im->arch : "",
+				     im->variant ? im->variant : "", q->compressor, q->level,
+				     q->block_size, c->opts->deterministic);
+	free(what);
+	return key;
+}
+
+int build_cached(const build_opts *o, char **path, bool *built, build_report *report,
+		 lt_error **err)
+{
+	build_report dummy;
+	if (report == NULL)
+		report = &dummy;
+	memset(report, 0, sizeof(*report));
+	*path = NULL;
+	*built = false;
+	if (!img_is_reference(o->source) || lt_str_has_prefix(o->source, "oras://"))
+		return lt_error_set(err, 0, "%s: not an image reference", o->source);
+	if (sq_check_options(&o->squash, err) < 0)
+		return -1;
+	build_opts resolved = *o;
+	build_ctx c = {.opts = &resolved, .report = report, .tree = lt_tree_new()};
+	c.progress = lt_progress_new();
+	meta_source ms = {0};
+	int rc = -1;
+	char *key = NULL;
+	/* Only the manifest and config are fetched before the cache is asked. */
+	if (img_open_opts(o->source, &o->platform, &o->registry, &c.img, &c.image, err) < 0)
+		goto out;
+	key = cache_key(&c);
+	if (img_cache_sif_path(o->registry.cache_dir, key, path, err) < 0)
+		goto out;
+	struct stat st;
+	if (stat(*path, &st) == 0) {
+		lt_verbose("%s: using the converted image in the cache (%s)", o->source, *path);
+		utimensat(AT_FDCWD, *path, NULL, 0); /* last use, for `cache clean --days` */
+		rc = 0;
+		goto out;
+	}
+	img_prefetch_start(c.img);
+	ms.from = strip_transport(o->source, &ms.bootstrap);
+	ms.config = c.image->config;
+	ms.base_name = c.image->name;
+	ms.base_digest = c.image->manifest_digest;
+	ms.arch = c.image->arch;
+	ms.variant = c.image->variant;
+	lt_atomic_file af;
+	if (build_oci_merge(&c, err) < 0 ||
+	    img_cache_sif_begin(o->registry.cache_dir, key, &af, err) < 0)
+		goto out;
+	resolved.output = af.path;
+	if (assemble(&c, &ms, &af, err) < 0) {
+		lt_atomic_abort(&af);
+		goto out;
+	}
+	if (lt_atomic_commit(&af, err) < 0)
+		goto out;
+	*built = true;
+	rc = 0;
+out:
+	if (rc < 0) {
+		free(*path);
+		*path = NULL;
+		lt_error_wrap(err, "converting %s", o->source);
+	}
+	free(key);
+	ctx_free(&c);
 	return rc;
 }

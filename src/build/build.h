@@ -22,6 +22,7 @@ typedef struct build_opts {
 	bool force;	       /* overwrite an existing output */
 	bool deterministic;    /* all-zero SIF ID and times (SOURCE_DATE_EPOCH) */
 	int64_t build_time;    /* labels, file times of the metadata, SquashFS time */
+	img_registry_opts registry; /* credentials, TLS, cache for docker:// and oras:// */
 } build_opts;
 
 typedef struct build_report {
@@ -36,6 +37,14 @@ typedef struct build_report {
 	size_t dropped_xattrs;
 } build_report;
 
+/* Builds opts->output from opts->source (an oras:// source is pulled as it is). */
 int build_sif(const build_opts *opts, build_report *report, lt_error **err);
+
+/* The converted SIF of an image reference in the cache (keyed by the image's manifest digest
+ * and the options that change the result), built there when it is missing. *path is the cached
+ * file (new string, to be used read-only); *built says whether it was made now. opts->output is
+ * ignored. */
+int build_cached(const build_opts *opts, char **path, bool *built, build_report *report,
+		 lt_error **err);
 
 #endif

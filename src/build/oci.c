@@ -25,18 +25,23 @@ static char *layer_name(const build_ctx *c, size_t i)
 {
 	const img_layer *l = &c->image->layers[i];
 	const char *d = l->digest ? l->digest : "?";
-	const char *hex = strchr(d, ':') ? strchr(d, ':') + 1 : d;
-	return lt_strdup_printf("layer %zu/%zu (%.19s%.12s) of %s", i + 1, c->image->n_layers, d,
-				hex, c->image->reference);
+	/* The source reference is already in the top-level message ("building X from REF"). */
+	const char *colon = strchr(d, ':');
+	int alg_len = colon ? (int)(colon - d + 1) : 0;
+	return lt_strdup_printf("layer %zu/%zu (%.*s%.12s)", i + 1, c->image->n_layers, alg_len, d,
+				d + alg_len);
 }
 
 /* Opens layer i as a tar stream; both passes go through here. */
 static int open_layer(build_ctx *c, size_t i, blob_ctx *bc, lt_layer_reader **out, lt_error **err)
 {
 	bc->progress = c->progress;
-	if (img_blob_open(c->img, i, &bc->blob, err) < 0)
-		return -1;
 	char *name = layer_name(c, i);
+	if (img_blob_open(c->img, i, &bc->blob, err) < 0) {
+		lt_error_wrap(err, "%s", name);
+		free(name);
+		return -1;
+	}
 	*out = lt_layer_reader_new(read_blob, bc, name, c->image->layers[i].diff_id);
 	free(name);
 	return 0;

@@ -71,3 +71,22 @@ const struct dlib_crypto *dlib_crypto(void)
 	pthread_once(&crypto_once, load_crypto);
 	return &crypto_table;
 }
+
+static struct dlib_curl curl_table;
+static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+
+static void load_curl(void)
+{
+	static const char *const names[] = {"libcurl.so.4", "libcurl-gnutls.so.4", "libcurl.so",
+					    NULL};
+	const char *lib_name = names[0];
+	void *lib = open_library(names);
+	struct dlib_curl *t = &curl_table;
+	DLIB_CURL_FUNCTIONS(DLIB_LOAD)
+}
+
+const struct dlib_curl *dlib_curl(void)
+{
+	pthread_once(&curl_once, load_curl);
+	return &curl_table;
+}

@@ -17,6 +17,9 @@
 #include <archive.h>
 #include <archive_entry.h>
 #include <openssl/evp.h>
+/* curl.h otherwise wraps the variadic setters in type-checking macros of the same names */
+#define CURL_DISABLE_TYPECHECK
+#include <curl/curl.h>
 
 /* X(function) lists of every function litho calls. */
 #define DLIB_ARCHIVE_FUNCTIONS(X)                                                                  \
@@ -64,6 +67,23 @@
 	X(EVP_EncodeBlock)                                                                         \
 	X(EVP_DecodeBlock)
 
+#define DLIB_CURL_FUNCTIONS(X)                                                                     \
+	X(curl_easy_cleanup)                                                                       \
+	X(curl_easy_escape)                                                                        \
+	X(curl_easy_getinfo)                                                                       \
+	X(curl_easy_init)                                                                          \
+	X(curl_easy_perform)                                                                       \
+	X(curl_easy_setopt)                                                                        \
+	X(curl_easy_strerror)                                                                      \
+	X(curl_free)                                                                               \
+	X(curl_getdate)                                                                            \
+	X(curl_global_init)                                                                        \
+	X(curl_share_cleanup)                                                                      \
+	X(curl_share_init)                                                                         \
+	X(curl_share_setopt)                                                                       \
+	X(curl_slist_append)                                                                       \
+	X(curl_slist_free_all)
+
 #define DLIB_POINTER(f) __typeof__(f) *f;
 struct dlib_archive {
 	DLIB_ARCHIVE_FUNCTIONS(DLIB_POINTER)
@@ -71,10 +91,14 @@ struct dlib_archive {
 struct dlib_crypto {
 	DLIB_CRYPTO_FUNCTIONS(DLIB_POINTER)
 };
+struct dlib_curl {
+	DLIB_CURL_FUNCTIONS(DLIB_POINTER)
+};
 #undef DLIB_POINTER
 
 const struct dlib_archive *dlib_archive(void);
 const struct dlib_crypto *dlib_crypto(void);
+const struct dlib_curl *dlib_curl(void);
 
 /* From here on, the names call through the tables (dlib.c itself needs the real ones). */
 #ifndef DLIB_REAL_NAMES
@@ -120,6 +144,26 @@ const struct dlib_crypto *dlib_crypto(void);
 #define EVP_sha256	   (dlib_crypto()->EVP_sha256)
 #define EVP_EncodeBlock	   (dlib_crypto()->EVP_EncodeBlock)
 #define EVP_DecodeBlock	   (dlib_crypto()->EVP_DecodeBlock)
+
+/* curl.h maps these three to themselves to check the argument count; ours take over */
+#undef curl_easy_getinfo
+#undef curl_easy_setopt
+#undef curl_share_setopt
+#define curl_easy_cleanup   (dlib_curl()->curl_easy_cleanup)
+#define curl_easy_escape    (dlib_curl()->curl_easy_escape)
+#define curl_easy_getinfo   (dlib_curl()->curl_easy_getinfo)
+#define curl_easy_init	    (dlib_curl()->curl_easy_init)
+#define curl_easy_perform   (dlib_curl()->curl_easy_perform)
+#define curl_easy_setopt    (dlib_curl()->curl_easy_setopt)
+#define curl_easy_strerror  (dlib_curl()->curl_easy_strerror)
+#define curl_free	    (dlib_curl()->curl_free)
+#define curl_getdate	    (dlib_curl()->curl_getdate)
+#define curl_global_init    (dlib_curl()->curl_global_init)
+#define curl_share_cleanup  (dlib_curl()->curl_share_cleanup)
+#define curl_share_init	    (dlib_curl()->curl_share_init)
+#define curl_share_setopt   (dlib_curl()->curl_share_setopt)
+#define curl_slist_append   (dlib_curl()->curl_slist_append)
+#define curl_slist_free_all (dlib_curl()->curl_slist_free_all)
 #endif
 
 #endif

@@ -176,13 +176,13 @@ static int load_legacy(img_source *src, const char *cfg_path, const json_t *laye
 		src_layer *sl = &src->layers[i];
 		const char *given = json_string_value(json_array_get(layers, i));
 		if (given == NULL)
-			return lt_error_set(err, 0, "manifest.json: layer %zu is not a path", i);
+			return lt_error_set(err, 0, "manifest.json: layer %zu is not a path", i + 1);
 		l->diff_id = lt_xstrdup(json_string_value(json_array_get(diff_ids, i)));
 		r = src_find(src, given, &f, err);
 		if (r == 0)
-			return lt_error_set(err, 0, "layer %zu (%s) is missing", i, given);
+			return lt_error_set(err, 0, "layer %zu (%s) is missing", i + 1, given);
 		if (r < 0)
-			return lt_error_wrap(err, "layer %zu (%s)", i, given);
+			return lt_error_wrap(err, "layer %zu (%s)", i + 1, given);
 		const tar_member *m = f.member;
 		l->size = f.size;
 		l->media_type = lt_xstrdup(img_layer_media_type_for_magic(m->magic, m->magic_len));
@@ -199,7 +199,7 @@ static int load_legacy(img_source *src, const char *cfg_path, const json_t *laye
 			if (src_hash_file(src, &f, digest, err) < 0) {
 				free(confined);
 				src_file_clear(&f);
-				return lt_error_wrap(err, "layer %zu (%s)", i, given);
+				return lt_error_wrap(err, "layer %zu (%s)", i + 1, given);
 			}
 			l->digest = lt_xstrdup(digest);
 		}

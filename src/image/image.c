@@ -79,6 +79,7 @@ static void source_free(img_source *src)
 		return;
 	if (src->fd >= 0)
 		close(src->fd);
+	reg_source_free(src->reg);
 	tar_index_free(&src->tar);
 	for (size_t i = 0; i < src->n_layers; i++) {
 		free(src->layers[i].path);
@@ -139,11 +140,57 @@ static int open_source(img_source *src, const img_ref *ref, lt_error **err)
 	return tar_index_build(src->fd, &src->tar, err);
 }
 
+void img_prefetch_start(img_source *src)
+{
+	if (src != NULL && src->reg != NULL)
+		reg_prefetch(src);
+}
+
+/* docker:// references. */
+static int open_registry(const char *reference, const img_platform *platform,
+			 const img_registry_opts *ropts, img_source **srcp, img_image **imagep,
+			 lt_error **err)
+{
+	img_source *src = lt_xcalloc(1, sizeof(*src));
+	src->fd = -1;
+	src->transport = IMG_REGISTRY;
+	src->display = lt_xstrdup(reference);
+	img_image *img = lt_xcalloc(1, sizeof(*img));
+	img->reference = lt_xstrdup(reference);
+	img_wanted w;
+	img_wanted_init(platform, &w);
+	if (reg_open(src, reference, &w, ropts, img, err) < 0) {
+		lt_error_wrap(err, "%s", src->display);
+		source_free(src);
+		img_image_free(img);
+		return -1;
+	}
+	lt_debug("%s: %zu layers, manifest %s, config %s", src->display, img->n_layers,
+		 img->manifest_digest, img->config_digest);
+	*srcp = src;
+	*imagep = img;
+	return 0;
+}
+
 int img_open(const char *reference, const img_platform *platform, img_source **srcp,
 	     img_image **imagep, lt_error **err)
 {
+	return img_open_opts(reference, platform, NULL, srcp, imagep, err);
+}
+
+int img_open_opts(const char *reference, const img_platform *platform,
+		  const img_registry_opts *ropts, img_source **srcp, img_image **imagep,
+		  lt_error **err)
+{
 	*srcp = NULL;
 	*imagep = NULL;
+	if (lt_str_has_prefix(reference, "docker://"))
+		return open_registry(reference, platform, ropts, srcp, imagep, err);
+	if (img_is_oras_reference(reference))
+		return lt_error_set(err, 0,
+				    "%s: oras:// references hold SIF files, not container images "
+				    "(pull the SIF instead)",
+				    reference);
 	img_ref ref;
 	if (img_ref_parse(reference, &ref, err) < 0)
 		return -1;

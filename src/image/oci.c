@@ -107,7 +107,7 @@ static json_t *load_doc(const img_source *src, const img_desc *d, const char *wh
 	}
 	char *data;
 	size_t len;
-	if (src_read_blob(src, d->digest, d->size, what, &data, &len, err) < 0)
+	if (src_read_doc(src, d->digest, d->size, what, &data, &len, err) < 0)
 		return NULL;
 	json_t *j = lt_json_parse(data, len, d->digest, err);
 	if (j == NULL) {
@@ -432,7 +432,7 @@ static int load_manifest(img_source *src, const img_desc *d, json_t *m, const ch
 	int ret = -1;
 	for (size_t i = 0; i < n; i++) {
 		char what[32];
-		snprintf(what, sizeof(what), "layer %zu", i);
+		snprintf(what, sizeof(what), "layer %zu", i + 1);
 		if (img_desc_parse(json_array_get(layers, i), what, &ld[i], err) < 0 ||
 		    img_check_layer_media_type(ld[i].media_type, what, err) < 0) {
 			lt_error_wrap(err, "manifest %s", d->digest);
@@ -468,7 +468,7 @@ static int load_manifest(img_source *src, const img_desc *d, json_t *m, const ch
 		src_file f;
 		int r = src_find(src, sl->path, &f, err);
 		if (r == 0)
-			lt_error_set(err, 0, "blob %s (layer %zu) is missing%s", l->digest, i,
+			lt_error_set(err, 0, "blob %s (layer %zu) is missing%s", l->digest, i + 1,
 				     strstr(l->media_type, "foreign") != NULL ||
 					     strstr(l->media_type, "nondistributable") != NULL
 					 ? " (non-distributable layers are not downloaded from "
@@ -476,11 +476,11 @@ static int load_manifest(img_source *src, const img_desc *d, json_t *m, const ch
 					 : "");
 		if (r <= 0)
 			goto out;
-		if (f.size != l->size) {
+		if (f.size >= 0 && f.size != l->size) {
 			lt_error_set(err, 0,
 				     "layer %zu: size mismatch for %s: the descriptor says %" PRId64
 				     " bytes, the blob has %" PRId64,
-				     i, l->digest, l->size, f.size);
+				     i + 1, l->digest, l->size, f.size);
 			src_file_clear(&f);
 			goto out;
 		}

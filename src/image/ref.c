@@ -16,10 +16,17 @@ static const struct {
     {"docker-archive", IMG_DOCKER_ARCHIVE},
 };
 
+bool img_is_oras_reference(const char *ref)
+{
+	return ref != NULL && lt_str_has_prefix(ref, "oras://");
+}
+
 bool img_is_reference(const char *ref)
 {
 	if (ref == NULL)
 		return false;
+	if (lt_str_has_prefix(ref, "docker://") || img_is_oras_reference(ref))
+		return true;
 	for (size_t i = 0; i < LT_ARRAY_SIZE(transports); i++) {
 		size_t n = strlen(transports[i].name);
 		if (strncmp(ref, transports[i].name, n) == 0 && ref[n] == ':')
@@ -92,8 +99,8 @@ int img_ref_parse(const char *ref, img_ref *out, lt_error **err)
 	}
 	if (t == LT_ARRAY_SIZE(transports))
 		return lt_error_set(err, 0,
-				    "%s: not an image reference (expected oci:, oci-archive: or "
-				    "docker-archive:)",
+				    "%s: not an image reference (expected oci:, oci-archive:, "
+				    "docker-archive: or docker://)",
 				    ref);
 	out->transport = transports[t].transport;
 	out->transport_name = transports[t].name;

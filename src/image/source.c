@@ -13,6 +13,12 @@
 int src_find(const img_source *src, const char *path, src_file *f, lt_error **err)
 {
 	memset(f, 0, sizeof(*f));
+	if (src->reg != NULL) {
+		/* Registries: blobs are checked when they are read (size unknown here). */
+		f->size = -1;
+		f->path = lt_xstrdup(path);
+		return 1;
+	}
 	if (src->is_dir) {
 		struct stat st;
 		if (fstatat(src->fd, path, &st, 0) < 0) {
@@ -152,6 +158,8 @@ int src_read_blob(const img_source *src, const char *digest, int64_t size, const
 {
 	*data = NULL;
 	*len = 0;
+	if (src->reg != NULL)
+		return reg_read_small_blob(src, digest, size, what, data, len, err);
 	char path[96];
 	snprintf(path, sizeof(path), "blobs/sha256/%s", digest + 7);
 	if (size > IMG_MAX_JSON)
@@ -195,6 +203,14 @@ fail:
 	return -1;
 }
 
+int src_read_doc(const img_source *src, const char *digest, int64_t size, const char *what,
+		 char **data, size_t *len, lt_error **err)
+{
+	if (src->reg != NULL)
+		return reg_read_manifest(src, digest, size, what, data, len, err);
+	return src_read_blob(src, digest, size, what, data, len, err);
+}
+
 int src_hash_file(const img_source *src, const src_file *f, char out[72], lt_error **err)
 {
 	src_stream *s;
@@ -229,6 +245,7 @@ struct img_blob {
 	const img_source *src;
 	size_t index;
 	src_stream *s;
+	reg_reader *rr; /* registry sources */
 	lt_sha256 *h;
 	const char *digest;
 	int64_t size;
@@ -242,14 +259,28 @@ int img_blob_open(img_source *src, size_t index, img_blob **out, lt_error **err)
 	*out = NULL;
 	if (index >= src->n_layers)
 		return lt_error_set(err, 0, "%s: no layer %zu (the image has %zu)", src->display,
-				    index, src->n_layers);
+				    index + 1, src->n_layers);
 	const src_layer *l = &src->layers[index];
+	if (src->reg != NULL) {
+		img_blob *b = lt_xcalloc(1, sizeof(*b));
+		b->src = src;
+		b->index = index;
+		b->digest = l->digest;
+		b->size = l->size;
+		if (reg_reader_open(src, index, &b->rr, err) < 0) {
+			free(b);
+			return -1;
+		}
+		b->h = lt_sha256_new();
+		*out = b;
+		return 0;
+	}
 	src_file f;
 	int r = src_find(src, l->path, &f, err);
 	if (r == 0)
-		lt_error_set(err, 0, "blob %s (layer %zu) is missing", l->digest, index);
+		lt_error_set(err, 0, "blob %s is missing", l->digest);
 	if (r <= 0)
-		return lt_error_wrap(err, "%s", src->display);
+		return -1;
 	img_blob *b = lt_xcalloc(1, sizeof(*b));
 	b->src = src;
 	b->index = index;
@@ -258,7 +289,7 @@ int img_blob_open(img_source *src, size_t index, img_blob **out, lt_error **err)
 	if (src_stream_open(src, &f, &b->s, err) < 0) {
 		src_file_clear(&f);
 		free(b);
-		return lt_error_wrap(err, "%s: layer %zu", src->display, index);
+		return -1;
 	}
 	src_file_clear(&f);
 	b->h = lt_sha256_new();
@@ -269,31 +300,29 @@ int img_blob_open(img_source *src, size_t index, img_blob **out, lt_error **err)
 ssize_t img_blob_read(img_blob *b, void *buf, size_t len, lt_error **err)
 {
 	if (b->failed)
-		return lt_error_set(err, 0, "%s: layer %zu: blob %s failed verification",
-				    b->src->display, b->index, b->digest);
+		return lt_error_set(err, 0, "blob %s failed verification", b->digest);
 	if (b->done || len == 0)
 		return 0;
-	ssize_t n = src_stream_read(b->s, buf, len, err);
+	ssize_t n =
+	    b->rr ? reg_reader_read(b->rr, buf, len, err) : src_stream_read(b->s, buf, len, err);
 	if (n < 0)
-		return lt_error_wrap(err, "%s: layer %zu", b->src->display, b->index);
+		return -1;
 	if (n > 0) {
 		b->total += n;
 		b->failed = b->size >= 0 && b->total > b->size;
 		if (b->failed)
 			return lt_error_set(
 			    err, 0,
-			    "%s: layer %zu: blob %s has more bytes than the %" PRId64
-			    " of its descriptor",
-			    b->src->display, b->index, b->digest, b->size);
+			    "blob %s has more bytes than the %" PRId64 " of its descriptor",
+			    b->digest, b->size);
 		lt_sha256_update(b->h, buf, (size_t)n);
 		return n;
 	}
 	b->failed = b->size >= 0 && b->total != b->size;
 	if (b->failed)
 		return lt_error_set(err, 0,
-				    "%s: layer %zu: blob %s is truncated: %" PRId64
-				    " bytes instead of %" PRId64,
-				    b->src->display, b->index, b->digest, b->total, b->size);
+				    "blob %s is truncated: %" PRId64 " bytes instead of %" PRId64,
+				    b->digest, b->total, b->size);
 	uint8_t d[LT_SHA256_LEN];
 	char got[72];
 	lt_sha256_final(b->h, d);
@@ -301,9 +330,10 @@ ssize_t img_blob_read(img_blob *b, void *buf, size_t len, lt_error **err)
 	lt_sha256_digest_string(d, got);
 	b->done = true;
 	b->failed = strcmp(got, b->digest) != 0;
+	if (b->failed && b->rr != NULL)
+		reg_reader_invalidate(b->rr);
 	if (b->failed)
-		return lt_error_set(err, 0, "%s: layer %zu: digest mismatch for %s: got %s",
-				    b->src->display, b->index, b->digest, got);
+		return lt_error_set(err, 0, "blob %s: digest mismatch: got %s", b->digest, got);
 	return 0;
 }
 
@@ -312,6 +342,8 @@ void img_blob_close(img_blob *b)
 	if (b == NULL)
 		return;
 	src_stream_close(b->s);
+	if (b->rr != NULL)
+		reg_reader_close(b->rr);
 	lt_sha256_free(b->h);
 	free(b);
 }

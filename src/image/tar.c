@@ -18,8 +18,7 @@
  * The index is read-only after the pass; streams own their reader state, so distinct streams
  * are safe on distinct threads.
  */
-#include <archive.h>
-#include <archive_entry.h>
+#include "dlib.h"
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>

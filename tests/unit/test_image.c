@@ -409,7 +409,7 @@ static void test_ref_parse(void)
 	CHECK(img_is_reference("oci:x"));
 	CHECK(img_is_reference("oci-archive:x"));
 	CHECK(img_is_reference("docker-archive:x"));
-	CHECK(!img_is_reference("docker://x"));
+	CHECK(img_is_reference("docker://x"));
 	CHECK(!img_is_reference("ocix:x"));
 	CHECK(!img_is_reference("/tmp/x.sif"));
 
@@ -956,7 +956,7 @@ static void test_digest_mismatch(void)
 		char *data = read_layer(src, 0, &len, &err);
 		CHECK(data == NULL);
 		char *expect = lt_strdup_printf(
-		    "oci:%s: layer 0: digest mismatch for %s: got sha256:", dir, m.layer_digest);
+		    "blob %s: digest mismatch: got sha256:", m.layer_digest);
 		CHECK_ERR(err, expect);
 		free(expect);
 		free(data);
@@ -993,7 +993,7 @@ static void test_digest_mismatch(void)
 	unlink(lp);
 	free(ref);
 	ref = lt_strdup_printf("oci:%s", dir);
-	expect = lt_strdup_printf("oci:%s: blob %s (layer 0) is missing", dir, m.layer_digest);
+	expect = lt_strdup_printf("oci:%s: blob %s (layer 1) is missing", dir, m.layer_digest);
 	open_fails(ref, NULL, expect);
 	free(expect);
 
@@ -1023,7 +1023,7 @@ static void test_size_mismatch(void)
 	memcpy(bigger, m.layer_data, m.layer_len);
 	memset(bigger + m.layer_len, 0, 512);
 	write_bytes(lp, bigger, m.layer_len + 512);
-	open_fails(ref, NULL, "layer 0: size mismatch");
+	open_fails(ref, NULL, "layer 1: size mismatch");
 	write_bytes(lp, m.layer_data, m.layer_len);
 
 	/* ... and by img_blob_read as soon as more bytes arrive than the descriptor says (the
@@ -1058,7 +1058,7 @@ static void test_size_mismatch(void)
 		lt_error_free(&err);
 		img_blob_close(b);
 		CHECK_INT(img_blob_open(src, 5, &b, &err), -1);
-		CHECK_ERR(err, "no layer 5");
+		CHECK_ERR(err, "no layer 6 (the image has 1)");
 		lt_error_free(&err);
 		free(buf);
 		img_close(src);
@@ -1078,14 +1078,14 @@ static void test_refusals(void)
 	char *dir =
 	    simple_layout("encrypted", &m, "application/vnd.oci.image.layer.v1.tar+gzip+encrypted");
 	char *ref = lt_strdup_printf("oci:%s", dir);
-	open_fails(ref, NULL, "layer 0 is encrypted");
+	open_fails(ref, NULL, "layer 1 is encrypted");
 	free(ref);
 	made_free(&m);
 	free(dir);
 	/* unknown layer media type */
 	dir = simple_layout("unknownlayer", &m, "application/x-foo");
 	ref = lt_strdup_printf("oci:%s", dir);
-	open_fails(ref, NULL, "layer 0 has unsupported media type application/x-foo");
+	open_fails(ref, NULL, "layer 1 has unsupported media type application/x-foo");
 	free(ref);
 	made_free(&m);
 	free(dir);
@@ -1125,7 +1125,7 @@ static void test_refusals(void)
 		free(mp);
 	}
 	ref = lt_strdup_printf("oci:%s", dir);
-	open_fails(ref, NULL, "layer 0: unsupported digest algorithm \"sha512\"");
+	open_fails(ref, NULL, "layer 1: unsupported digest algorithm \"sha512\"");
 	free(ref);
 	made_free(&m);
 	free(dir);
@@ -1459,7 +1459,7 @@ static void test_docker_legacy(void)
 			size_t len;
 			char *data = read_layer(src, 0, &len, &err);
 			CHECK(data == NULL);
-			expect = lt_strdup_printf("layer 0: digest mismatch for %s", da);
+			expect = lt_strdup_printf("blob %s: digest mismatch", da);
 			CHECK_ERR(err, expect);
 			free(expect);
 			lt_error_free(&err);
@@ -1613,7 +1613,7 @@ static void test_docker_compressed_layers(void)
 	/* A symlink cannot leave the archive */
 	ms[3].symlink = "../../../../../../../../etc/hostname";
 	write_tar(file, NULL, ms, LT_ARRAY_SIZE(ms));
-	open_fails(ref, NULL, "layer 0 (v1/link.tar) is missing");
+	open_fails(ref, NULL, "layer 1 (v1/link.tar) is missing");
 	ms[3].symlink = "layer.tar";
 	/* A blobs/sha256/<hex> member whose bytes are not <hex> */
 	ms[5].data = z0;
@@ -1626,7 +1626,7 @@ static void test_docker_compressed_layers(void)
 		char *data = read_layer(src, 1, &len, &err);
 		CHECK(data == NULL);
 		char *expect =
-		    lt_strdup_printf("layer 1: digest mismatch for %s: got %s", gd1, gd0);
+		    lt_strdup_printf("blob %s: digest mismatch: got %s", gd1, gd0);
 		CHECK_ERR(err, expect);
 		free(expect);
 		lt_error_free(&err);
