@@ -223,7 +223,7 @@ int build_sif(const build_opts *o, build_report *report, lt_error **err)
 		return lt_error_set(err, 0, "%s already exists (use --force to overwrite it)",
 				    o->output);
 	if (lt_str_has_prefix(o->source, "oras://"))
-		return pull_oras(o, err) < 0 ? lt_error_wrap(err, "pulling %s", o->source) : 0;
+		return pull_oras(o, err); /* its errors name the reference */
 	if (sq_check_options(&o->squash, err) < 0)
 		return -1;
 

@@ -47,4 +47,19 @@ int build_sif(const build_opts *opts, build_report *report, lt_error **err);
 int build_cached(const build_opts *opts, char **path, bool *built, build_report *report,
 		 lt_error **err);
 
+/* `litho pull`: opts->output from an image reference. docker:// and the local transports go
+ * through the converted-image cache (build_cached, then a copy, a reflink where the filesystem
+ * can); oras:// downloads the SIF as it is; with opts->registry.disable_cache the image is built
+ * straight into the output. *from_cache says whether the cache already had it. */
+int build_pull(const build_opts *opts, build_report *report, bool *from_cache, lt_error **err);
+
+/* A SIF to run for an image reference: the cached conversion (*temporary false; use it
+ * read-only), or, for oras:// and with disable_cache, a new file in $TMPDIR that the caller
+ * removes (*temporary true). */
+int build_image_for_run(const build_opts *opts, char **path, bool *temporary, lt_error **err);
+
+/* Apptainer's default `pull` file name: "<last path part>_<tag>.sif", tag "latest" when the
+ * reference has none; "<name>_sha256.<hex>.sif" for digests. */
+char *build_default_pull_name(const char *ref);
+
 #endif

@@ -1,4 +1,6 @@
 #include <stdlib.h>
+#include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "cli.h"
@@ -58,4 +60,118 @@ int64_t cli_build_time(void)
 		lt_error_free(&ignored);
 	}
 	return (int64_t)time(NULL);
+}
+
+bool cli_env_flag(const char *apptainer_name, const char *litho_name)
+{
+	const char *singularity = NULL;
+	char buf[128];
+	if (lt_str_has_prefix(apptainer_name, "APPTAINER_")) {
+		snprintf(buf, sizeof(buf), "SINGULARITY_%s", apptainer_name + strlen("APPTAINER_"));
+		singularity = buf;
+	}
+	const char *names[] = {litho_name, apptainer_name, singularity};
+	for (size_t i = 0; i < LT_ARRAY_SIZE(names); i++) {
+		const char *v = names[i] ? getenv(names[i]) : NULL;
+		if (v != NULL && *v && strcmp(v, "0") != 0 && strcasecmp(v, "false") != 0)
+			return true;
+	}
+	return false;
+}
+
+void cli_registry_defaults(img_registry_opts *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->no_https = cli_env_flag("APPTAINER_NOHTTPS", "LITHO_NOHTTPS");
+	o->disable_cache = cli_env_flag("APPTAINER_DISABLE_CACHE", "LITHO_DISABLE_CACHE");
+}
+
+static int parse_block_size(const char *s, uint32_t *out, lt_error **err)
+{
+	char *end = NULL;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (end == s)
+		return lt_error_set(err, 0, "--block-size: '%s' is not a size", s);
+	if (*end == 'K' || *end == 'k')
+		v *= 1024, end++;
+	else if (*end == 'M' || *end == 'm')
+		v *= 1024 * 1024, end++;
+	if (*end != '\0' || v > UINT32_MAX)
+		return lt_error_set(err, 0, "--block-size: '%s' is not a size", s);
+	*out = (uint32_t)v;
+	return 0;
+}
+
+/* "linux/arm64/v8" -> os, arch, variant (the string is split in place). */
+static int parse_platform(char *s, img_platform *p, lt_error **err)
+{
+	char *arch = strchr(s, '/');
+	if (arch == NULL || arch == s || arch[1] == '\0')
+		return lt_error_set(err, 0, "--platform: '%s' is not OS/ARCH[/VARIANT]", s);
+	*arch++ = '\0';
+	char *variant = strchr(arch, '/');
+	if (variant)
+		*variant++ = '\0';
+	p->os = s;
+	p->arch = arch;
+	p->variant = variant;
+	return 0;
+}
+
+static int convert_option(int c, char *arg, build_opts *b, lt_error **err)
+{
+	int64_t v = 0;
+	switch (c) {
+	case CLI_OPT_COMPRESSION:
+		return sq_parse_compressor(arg, &b->squash.compressor, err) < 0 ? -1 : 1;
+	case CLI_OPT_COMPRESSION_LEVEL:
+		if (lt_parse_int64(arg, 0, 22, "--compression-level", &v, err) < 0)
+			return -1;
+		b->squash.level = (int)v;
+		return 1;
+	case CLI_OPT_BLOCK_SIZE:
+		return parse_block_size(arg, &b->squash.block_size, err) < 0 ? -1 : 1;
+	case 'j':
+	case CLI_OPT_JOBS:
+		if (lt_parse_int64(arg, 1, 1024, "--jobs", &v, err) < 0)
+			return -1;
+		b->squash.jobs = (unsigned)v;
+		return 1;
+	case CLI_OPT_ARCH:
+		b->platform.arch = arg;
+		return 1;
+	case CLI_OPT_PLATFORM:
+		return parse_platform(arg, &b->platform, err) < 0 ? -1 : 1;
+	case CLI_OPT_REPRODUCIBLE:
+		b->deterministic = true;
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+int cli_common_option(int c, char *arg, build_opts *b, img_registry_opts *r, lt_error **err)
+{
+	switch (c) {
+	case CLI_OPT_USERNAME:
+		r->username = arg;
+		return 1;
+	case CLI_OPT_PASSWORD:
+		r->password = arg;
+		return 1;
+	case CLI_OPT_NO_HTTPS:
+		r->no_https = true;
+		return 1;
+	case CLI_OPT_INSECURE:
+		r->insecure = true;
+		return 1;
+	case CLI_OPT_CA_FILE:
+		r->ca_file = arg;
+		return 1;
+	case CLI_OPT_DISABLE_CACHE:
+		r->disable_cache = true;
+		return 1;
+	default:
+		return b != NULL ? convert_option(c, arg, b, err) : 0;
+	}
 }

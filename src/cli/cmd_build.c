@@ -12,106 +12,63 @@ static const char build_usage[] =
     "Usage: litho build [OPTIONS] OUT.sif SOURCE\n"
     "\n"
     "SOURCE:\n"
+    "  docker://[HOST/]NAME[:TAG|@DIGEST]  image in a registry (Docker Hub by default)\n"
+    "  oras://HOST/NAME[:TAG]           SIF stored in a registry (copied as it is)\n"
     "  oci:DIR[:TAG|@DIGEST]            OCI image layout\n"
     "  oci-archive:FILE[:TAG]           OCI image layout in a tar file\n"
     "  docker-archive:FILE[:NAME:TAG]   `docker save` output (plain or compressed)\n"
+    "  DIR                              a sandbox (root file system) directory\n"
     "\n"
     "Options:\n"
-    "  -F, --force                overwrite OUT.sif if it exists\n"
-    "      --compression NAME     zstd (default), gzip (most portable), xz, lz4, lzo\n"
-    "      --compression-level N  compressor level (zstd default 3, gzip 9, xz 6)\n"
-    "      --block-size N         SquashFS block size in bytes (default 131072; K/M allowed)\n"
-    "  -j, --jobs N               compression threads (default: all CPUs)\n"
-    "      --arch ARCH            platform for multi-arch images (default: this machine's)\n"
-    "      --platform OS/ARCH[/VARIANT]\n"
-    "      --reproducible         all-zero image ID and fixed times (also when\n"
-    "                             SOURCE_DATE_EPOCH is set, which also dates the files)\n";
+    "  -F, --force                overwrite OUT.sif if it exists\n" CLI_CONVERT_USAGE
+	CLI_REGISTRY_USAGE;
 
-static int parse_size(const char *s, uint32_t *out, lt_error **err)
+double cli_now(void)
 {
-	char *end = NULL;
-	unsigned long long v = strtoull(s, &end, 10);
-	if (end == s)
-		return lt_error_set(err, 0, "--block-size: '%s' is not a size", s);
-	if (*end == 'K' || *end == 'k')
-		v *= 1024, end++;
-	else if (*end == 'M' || *end == 'm')
-		v *= 1024 * 1024, end++;
-	if (*end != '\0' || v > UINT32_MAX)
-		return lt_error_set(err, 0, "--block-size: '%s' is not a size", s);
-	*out = (uint32_t)v;
-	return 0;
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
 }
 
-/* "linux/arm64/v8" -> os, arch, variant (pointers into a copy kept by the caller). */
-static int parse_platform(char *s, img_platform *p, lt_error **err)
+void cli_report_build(const build_opts *o, const build_report *rep, bool from_cache, double t0)
 {
-	char *arch = strchr(s, '/');
-	if (arch == NULL)
-		return lt_error_set(err, 0, "--platform: '%s' is not OS/ARCH[/VARIANT]", s);
-	*arch++ = '\0';
-	char *variant = strchr(arch, '/');
-	if (variant)
-		*variant++ = '\0';
-	p->os = s;
-	p->arch = arch;
-	p->variant = variant;
-	return 0;
+	double secs = cli_now() - t0;
+	if (img_is_oras_reference(o->source))
+		lt_info("Downloaded %s from %s, %.2f s", o->output, o->source, secs);
+	else if (from_cache)
+		lt_info("Copied %s from the cache (%s), %.2f s", o->output, o->source, secs);
+	else
+		lt_info("Created %s from %s: %zu layer(s), %.1f MiB of files, SquashFS %.1f MiB "
+			"(%s), %.2f s",
+			o->output, o->source, rep->layers, (double)rep->file_bytes / 1048576.0,
+			(double)rep->image_bytes / 1048576.0,
+			sq_compressor_name(o->squash.compressor ? o->squash.compressor
+								: SQ_COMP_ZSTD),
+			secs);
 }
 
 int cmd_build(int argc, char **argv, lt_error **err)
 {
 	static const struct option opts[] = {
 	    {"force", no_argument, NULL, 'F'},
-	    {"compression", required_argument, NULL, 'c'},
-	    {"compression-level", required_argument, NULL, 'l'},
-	    {"block-size", required_argument, NULL, 'b'},
-	    {"jobs", required_argument, NULL, 'j'},
-	    {"arch", required_argument, NULL, 'a'},
-	    {"platform", required_argument, NULL, 'p'},
-	    {"reproducible", no_argument, NULL, 'r'},
 	    {"help", no_argument, NULL, 'h'},
+	    CLI_CONVERT_OPTIONS,
+	    CLI_REGISTRY_OPTIONS,
 	    {NULL, 0, NULL, 0},
 	};
 	build_opts o = {.deterministic = cli_reproducible()};
-	char *platform = NULL;
+	cli_registry_defaults(&o.registry);
 	int c, rc = CLI_USAGE;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "Fj:h", opts, NULL)) != -1) {
-		int64_t v = 0;
+		int r = cli_common_option(c, optarg, &o, &o.registry, err);
+		if (r < 0)
+			goto out;
+		if (r > 0)
+			continue;
 		switch (c) {
 		case 'F':
 			o.force = true;
-			break;
-		case 'c':
-			if (sq_parse_compressor(optarg, &o.squash.compressor, err) < 0)
-				goto out;
-			break;
-		case 'l':
-			if (lt_parse_int64(optarg, 0, 22, "--compression-level", &v, err) < 0)
-				goto out;
-			o.squash.level = (int)v;
-			break;
-		case 'b':
-			if (parse_size(optarg, &o.squash.block_size, err) < 0)
-				goto out;
-			break;
-		case 'j':
-			if (lt_parse_int64(optarg, 1, 1024, "--jobs", &v, err) < 0)
-				goto out;
-			o.squash.jobs = (unsigned)v;
-			break;
-		case 'a':
-			o.platform.arch = optarg;
-			break;
-		case 'p':
-			free(platform);
-			platform = lt_xstrdup(optarg);
-			if (parse_platform(platform, &o.platform, err) < 0)
-				goto out;
-			break;
-		case 'r':
-			o.deterministic = true;
 			break;
 		case 'h':
 			fputs(build_usage, stdout);
@@ -132,22 +89,14 @@ int cmd_build(int argc, char **argv, lt_error **err)
 	if (o.deterministic && !cli_reproducible())
 		o.build_time = -1; /* derived from the image by the build */
 
-	struct timespec t0, t1;
-	clock_gettime(CLOCK_MONOTONIC, &t0);
+	double t0 = cli_now();
 	build_report rep;
 	if (build_sif(&o, &rep, err) < 0) {
 		rc = CLI_FAILED;
 		goto out;
 	}
-	clock_gettime(CLOCK_MONOTONIC, &t1);
-	double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
-	lt_info("Created %s from %s: %zu layer(s), %.1f MiB of files, SquashFS %.1f MiB (%s), "
-		"%.2f s",
-		o.output, o.source, rep.layers, (double)rep.file_bytes / 1048576.0,
-		(double)rep.image_bytes / 1048576.0,
-		sq_compressor_name(o.squash.compressor ? o.squash.compressor : SQ_COMP_ZSTD), secs);
+	cli_report_build(&o, &rep, false, t0);
 	rc = CLI_OK;
 out:
-	free(platform);
 	return rc;
 }

@@ -2,6 +2,7 @@
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "runtime.h"
@@ -9,7 +10,8 @@
 static const char run_usage[] =
     "Usage: litho run|exec|shell|test [OPTIONS] IMAGE [COMMAND] [ARGS...]\n"
     "\n"
-    "IMAGE is a SIF file or a sandbox directory.\n"
+    "IMAGE is a SIF file, a sandbox directory or an image reference (docker://, oras://, oci:,\n"
+    "oci-archive:, docker-archive:), converted once and kept in the cache.\n"
     "\n"
     "Options:\n"
     "  -B, --bind SRC[:DST[:ro|rw]][,...]  bind host paths (also APPTAINER_BIND, LITHO_BIND)\n"
@@ -29,7 +31,9 @@ static const char run_usage[] =
     "      --no-eval            no shell evaluation of arguments and APPTAINERENV_ values\n"
     "      --unsquash           extract the image to a temporary sandbox instead of mounting\n"
     "      --app NAME           run a SCIF app\n"
-    "  -s, --shell PATH         shell for `shell`\n";
+    "  -s, --shell PATH         shell for `shell`\n"
+    "\n"
+    "For image references:\n" CLI_REGISTRY_USAGE;
 
 static int parse_size(const char *s, uint64_t *out, lt_error **err)
 {
@@ -68,18 +72,6 @@ static char **push(char **v, size_t *n, const char *s)
 	return v;
 }
 
-/* Apptainer-style boolean variables: set and not "false"/"0". */
-static bool env_flag(const char *apptainer, const char *litho)
-{
-	const char *names[] = {litho, apptainer};
-	for (size_t i = 0; i < LT_ARRAY_SIZE(names); i++) {
-		const char *v = getenv(names[i]);
-		if (v != NULL && *v && strcmp(v, "0") != 0 && strcasecmp(v, "false") != 0)
-			return true;
-	}
-	return false;
-}
-
 int cmd_action(int argc, char **argv, lt_error **err)
 {
 	static const struct option opts[] = {
@@ -103,9 +95,14 @@ int cmd_action(int argc, char **argv, lt_error **err)
 	    {"app", required_argument, NULL, 'a'},
 	    {"shell", required_argument, NULL, 's'},
 	    {"help", no_argument, NULL, 'h'},
+	    CLI_REGISTRY_OPTIONS,
 	    {NULL, 0, NULL, 0},
 	};
 	const char *name = argv[0];
+	build_opts image_build = {0};
+	cli_registry_defaults(&image_build.registry);
+	char *converted = NULL;
+	bool temporary = false;
 	rt_options o = {.action = RT_RUN};
 	if (strcmp(name, "exec") == 0)
 		o.action = RT_EXEC;
@@ -119,11 +116,11 @@ int cmd_action(int argc, char **argv, lt_error **err)
 	const char *env_binds[] = {getenv("LITHO_BIND"), getenv("APPTAINER_BIND"),
 				   getenv("APPTAINER_BINDPATH"), getenv("SINGULARITY_BIND"),
 				   getenv("SINGULARITY_BINDPATH")};
-	o.contain = env_flag("APPTAINER_CONTAIN", "LITHO_CONTAIN");
-	o.containall = env_flag("APPTAINER_CONTAINALL", "LITHO_CONTAINALL");
-	o.cleanenv = env_flag("APPTAINER_CLEANENV", "LITHO_CLEANENV");
-	o.no_home = env_flag("APPTAINER_NO_HOME", "LITHO_NO_HOME");
-	o.writable_tmpfs = env_flag("APPTAINER_WRITABLE_TMPFS", "LITHO_WRITABLE_TMPFS");
+	o.contain = cli_env_flag("APPTAINER_CONTAIN", "LITHO_CONTAIN");
+	o.containall = cli_env_flag("APPTAINER_CONTAINALL", "LITHO_CONTAINALL");
+	o.cleanenv = cli_env_flag("APPTAINER_CLEANENV", "LITHO_CLEANENV");
+	o.no_home = cli_env_flag("APPTAINER_NO_HOME", "LITHO_NO_HOME");
+	o.writable_tmpfs = cli_env_flag("APPTAINER_WRITABLE_TMPFS", "LITHO_WRITABLE_TMPFS");
 	const char *size_env = getenv("LITHO_TMPFS_SIZE");
 	if (size_env && parse_size(size_env, &o.tmpfs_size, err) < 0)
 		goto out;
@@ -131,6 +128,11 @@ int cmd_action(int argc, char **argv, lt_error **err)
 	optind = 1;
 	/* '+': options end at the image (its arguments belong to the payload) */
 	while ((c = getopt_long(argc, argv, "+B:H:cCes:h", opts, NULL)) != -1) {
+		int r = cli_common_option(c, optarg, NULL, &image_build.registry, err);
+		if (r < 0)
+			goto out;
+		if (r > 0)
+			continue;
 		switch (c) {
 		case 'B':
 			if (rt_parse_binds(optarg, &o.binds, &o.n_binds, err) < 0)
@@ -217,6 +219,15 @@ int cmd_action(int argc, char **argv, lt_error **err)
 		rc = cli_usage_error(err, run_usage, "exec: expected a COMMAND after the image");
 		goto out;
 	}
+	if (img_is_reference(o.image)) {
+		image_build.source = o.image;
+		image_build.build_time = cli_build_time();
+		if (build_image_for_run(&image_build, &converted, &temporary, err) < 0) {
+			rc = CLI_FAILED;
+			goto out;
+		}
+		o.image = converted;
+	}
 	int status = 0;
 	if (rt_launch(&o, &status, err) < 0) {
 		rc = CLI_FAILED;
@@ -224,6 +235,9 @@ int cmd_action(int argc, char **argv, lt_error **err)
 	}
 	rc = status;
 out:
+	if (temporary)
+		unlink(converted);
+	free(converted);
 	rt_binds_free(o.binds, o.n_binds);
 	free(o.env);
 	free(o.no_mount);

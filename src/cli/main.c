@@ -15,13 +15,17 @@ static int cmd_version(int argc, char **argv, lt_error **err)
 static int cmd_help(int argc, char **argv, lt_error **err);
 
 static const cli_command commands[] = {
-    {"build", cmd_build, "build a SIF image from a layered image on disk"},
+    {"build", cmd_build, "build a SIF image from an image reference or a directory"},
+    {"pull", cmd_pull, "download an image (docker://, oras://) as a SIF file"},
+    {"push", cmd_push, "store a SIF file in a registry (oras://)"},
     {"run", cmd_action, "run the image's runscript"},
     {"exec", cmd_action, "run a command in the image"},
     {"shell", cmd_action, "start a shell in the image"},
     {"test", cmd_action, "run the image's test script"},
     {"inspect", cmd_inspect, "show the metadata of an image (labels, runscript ...)"},
     {"run-help", cmd_run_help, "show the help of an image"},
+    {"registry", cmd_registry, "log in to and out of registries"},
+    {"cache", cmd_cache, "list and clean the image cache"},
     {"sif", cmd_sif, "create, inspect and edit SIF files (like siftool)"},
     {"version", cmd_version, "show the version"},
     {"help", cmd_help, "show this help"},

@@ -95,7 +95,8 @@ unsigned img_cache_kind_parse(const char *name)
 		return 0;
 	if (strcmp(name, "blob") == 0 || strcmp(name, "blobs") == 0)
 		return IMG_CACHE_BLOB;
-	if (strcmp(name, "sif") == 0)
+	/* "oci" is Apptainer's name for its converted images (oci-tmp/) */
+	if (strcmp(name, "sif") == 0 || strcmp(name, "oci") == 0)
 		return IMG_CACHE_SIF;
 	if (strcmp(name, "oras") == 0)
 		return IMG_CACHE_ORAS;

@@ -182,63 +182,6 @@ void mb_add_json_string(meta_buf *b, const char *str, size_t len)
 	mb_addc(b, '"');
 }
 
-void mb_add_go_quote(meta_buf *b, const char *str, size_t len)
-{
-	const unsigned char *s = (const unsigned char *)str;
-	mb_addc(b, '"');
-	size_t i = 0;
-	while (i < len) {
-		size_t w;
-		int32_t r = utf8_decode(s + i, len - i, &w);
-		if (r < 0) {
-			char esc[5] = {'\\', 'x', hexdigits[s[i] >> 4], hexdigits[s[i] & 0xF],
-				       '\0'};
-			mb_add(b, esc);
-			i++;
-			continue;
-		}
-		if (r == '"' || r == '\\') {
-			mb_addc(b, '\\');
-			mb_addc(b, (char)r);
-		} else if (meta_go_is_print(r)) {
-			mb_addn(b, (const char *)s + i, w);
-		} else {
-			switch (r) {
-			case '\a':
-				mb_add(b, "\\a");
-				break;
-			case '\b':
-				mb_add(b, "\\b");
-				break;
-			case '\f':
-				mb_add(b, "\\f");
-				break;
-			case '\n':
-				mb_add(b, "\\n");
-				break;
-			case '\r':
-				mb_add(b, "\\r");
-				break;
-			case '\t':
-				mb_add(b, "\\t");
-				break;
-			case '\v':
-				mb_add(b, "\\v");
-				break;
-			default:
-				if (r < 0x20 || r == 0x7F)
-					mb_printf(b, "\\x%02x", (unsigned)r);
-				else if (r < 0x10000)
-					mb_printf(b, "\\u%04x", (unsigned)r);
-				else
-					mb_printf(b, "\\U%08x", (unsigned)r);
-			}
-		}
-		i += w;
-	}
-	mb_addc(b, '"');
-}
-
 void mb_add_shell_escape(meta_buf *b, const char *s, size_t len)
 {
 	for (size_t i = 0; i < len; i++) {

@@ -35,10 +35,6 @@ void mb_free(meta_buf *b);
  * \u003c..., U+2028/U+2029 escaped, invalid UTF-8 as \ufffd, \b and \f short forms as in
  * Go >= 1.22). */
 void mb_add_json_string(meta_buf *b, const char *s, size_t len);
-/* Appends strconv.Quote(s), what fmt's %q writes for a string. */
-void mb_add_go_quote(meta_buf *b, const char *s, size_t len);
-/* strconv.IsPrint (Unicode 15.0.0, as in Go >= 1.21). */
-bool meta_go_is_print(int32_t r);
 /* shell.Escape: backslash before \ " ` $ (Apptainer internal/pkg/util/shell). */
 void mb_add_shell_escape(meta_buf *b, const char *s, size_t len);
 /* shell.EscapeSingleQuotes: ' becomes '"'"'. */

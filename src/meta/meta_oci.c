@@ -219,25 +219,28 @@ char *meta_oci_env_script(const json_t *env)
 			mb_add(&b, ":-}\"\n");
 			continue;
 		}
-		/* The value goes through shell.Escape and then Go's %q, which escapes the
-		 * backslashes that shell.Escape added once more: that is what Apptainer writes. */
+		/* Apptainer passes the value through shell.Escape and then Go's %q, which escapes
+		 * shell.Escape's backslashes a second time (and writes control characters as Go
+		 * escapes): values with " $ ` or \ come out wrong, and a backquote runs a command.
+		 * litho escapes once, so that sourcing the file (by litho or Apptainer) gives the
+		 * value of the image config, as under Docker. */
 		meta_buf escaped;
 		mb_init(&escaped);
 		mb_add_shell_escape(&escaped, eq + 1, len - name_len - 1);
 		mb_add(&b, "export ");
 		mb_addn(&b, s, name_len);
 		if (name_len == 4 && memcmp(s, "PATH", 4) == 0) {
-			/* export PATH=%q */
-			mb_addc(&b, '=');
-			mb_add_go_quote(&b, escaped.data, escaped.len);
-			mb_addc(&b, '\n');
+			/* export PATH="v" */
+			mb_add(&b, "=\"");
+			mb_addn(&b, escaped.data, escaped.len);
+			mb_add(&b, "\"\n");
 		} else {
-			/* export K="${K:-%q}" */
+			/* export K="${K:-"v"}" */
 			mb_add(&b, "=\"${");
 			mb_addn(&b, s, name_len);
-			mb_add(&b, ":-");
-			mb_add_go_quote(&b, escaped.data, escaped.len);
-			mb_add(&b, "}\"\n");
+			mb_add(&b, ":-\"");
+			mb_addn(&b, escaped.data, escaped.len);
+			mb_add(&b, "\"}\"\n");
 		}
 		mb_free(&escaped);
 	}

@@ -7,8 +7,10 @@
 # (zstd layers) and a hand-made multi-platform index (tests/lib/registry/mkmulti.py).
 #
 # The library is driven through build/tests/unit/test_registry (its driver mode; see the top
-# of tests/unit/test_registry.c) until `litho pull/push/registry` exist; the last tests use
-# `litho build ... docker://` directly. Set LITHO_REGISTRY_DRIVER to use another driver.
+# of tests/unit/test_registry.c), which reads layers the way the build does (all at once, then
+# again) and reports what it read; the last tests use `litho build ... docker://` directly. The
+# commands a user types (pull, push, registry, cache) are tested in pull.bats. Set
+# LITHO_REGISTRY_DRIVER to use another driver.
 
 # shellcheck disable=SC2154 # status, output and stderr are set by run_split
 load helpers

@@ -1,5 +1,6 @@
 /* Unit tests for the meta module. The expected runscript and 10-docker2singularity.sh texts were
- * produced with Apptainer's own Go code: insertRunScript() / insertEnv() of
+ * produced with Apptainer's own Go code (10-docker2singularity.sh then corrected where litho
+ * deliberately escapes values once, see meta_oci.c): insertRunScript() / insertEnv() of
  * internal/pkg/build/sources/conveyorPacker_oci.go (with its ociRunscript text/template and
  * internal/pkg/util/shell/escape.go) copied into a Go harness and run on the same inputs. The
  * oci-config.json bytes are those of shared/interop/images/busybox_amd64.sif (`siftool dump 3`);
@@ -248,13 +249,13 @@ static const char rs_special[] =
 static const char env_expected[] = "#!/bin/sh\n"
 				   "export PATH=\"/usr/local/bin:/usr/bin\"\n"
 				   "export LANG=\"${LANG:-\"C.UTF-8\"}\"\n"
-				   "export Q=\"${Q:-\"a\\\\\\\"b\\\\$c\\\\`d\\\\\\\\e'f g\"}\"\n"
+				   "export Q=\"${Q:-\"a\\\"b\\$c\\`d\\\\e'f g\"}\"\n"
 				   "export NOVALUE=\"${NOVALUE:-}\"\n"
 				   "export EMPTY=\"${EMPTY:-\"\"}\"\n"
 				   "export _ok9=\"${_ok9:-\"1\"}\"\n"
-				   "export TAB=\"${TAB:-\"a\\tb\"}\"\n"
-				   "export U=\"${U:-\"\303\251\\u00a0\"}\"\n"
-				   "export PATH2=\"${PATH2:-\"\\\\$PATH:/x\"}\"\n";
+				   "export TAB=\"${TAB:-\"a\tb\"}\"\n"
+				   "export U=\"${U:-\"\303\251\302\240\"}\"\n"
+				   "export PATH2=\"${PATH2:-\"\\$PATH:/x\"}\"\n";
 
 /* oci-config.json of shared/interop/images/busybox_amd64.sif (Singularity 3.8.1, which, like
  * Apptainer <= 1.3, serialises an image-spec ImageConfig). */
