@@ -52,6 +52,20 @@ typedef struct rt_options {
 	size_t n_no_mount;
 	const char *app;   /* --app NAME (SCIF) */
 	const char *shell; /* --shell for `shell` */
+
+	/* -w/--writable: a sandbox directory is mounted read-write (SIF images are refused with an
+	 * error; --writable-tmpfs is the way to write to those). */
+	bool writable;
+	/* -f/--fakeroot: uid and gid 0 inside. As root: real root (no user namespace). As a user:
+	 * a root-mapped user namespace; the user's /etc/subuid and /etc/subgid ranges are mapped
+	 * to 1..N through newuidmap/newgidmap when both exist, otherwise only the user is mapped
+	 * (to 0) and a seccomp filter makes the chown and setuid families and the mknod of devices
+	 * succeed without effect (runtime.md §6), so that package managers work. */
+	bool fakeroot;
+	/* Apptainer's --build-config, what a def-file build runs %post and %test with: no home,
+	 * no current directory, no /tmp or /var/tmp from the host, no binds from the environment;
+	 * the host's /etc/resolv.conf and /etc/hosts are bound. */
+	bool build_config;
 } rt_options;
 
 /* Runs the action. On success *status is what the launcher should exit with: the payload's
