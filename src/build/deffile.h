@@ -119,7 +119,7 @@ char *def_script_file(const def_section *s);
 /* The command Apptainer runs a build script section (%setup, %post, %pre) with: /bin/sh -ex
  * plus the section args, then script_path; with "-c CMD..." in the args: /bin/sh -ex -c
  * "CMD... script_path". %post ignores a "#!" first line in the body (it is a comment to sh).
- * Returns a NULL-terminated argv (free with lt_strv_free or free each + free). */
+ * Returns a NULL-terminated argv (free each string, then the array). */
 char **def_script_argv(const def_section *s, const char *script_path);
 
 #endif
