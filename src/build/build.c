@@ -88,9 +88,11 @@ static int write_sif(build_ctx *c, const meta_image *meta, int fd, lt_error **er
 	sq.mkfs_time = o->build_time < 0 ? 0 : (uint32_t)o->build_time;
 	if (sq_writer_new(fd, (uint64_t)offset, o->output, &sq, &w, err) < 0)
 		goto out;
-	if (c->image != NULL && build_oci_feed(c, w, err) < 0)
+	build_sink sink;
+	build_sink_squash(&sink, w);
+	if (c->image != NULL && build_oci_feed(c, &sink, err) < 0)
 		goto out;
-	if (build_feed_local(c, w, err) < 0 || sq_writer_finish(w, c->tree, err) < 0)
+	if (build_feed_local(c, &sink, err) < 0 || sq_writer_finish(w, c->tree, err) < 0)
 		goto out;
 	const sq_stats *st = sq_writer_stats(w);
 	c->report->image_bytes = st->image_size;
@@ -165,6 +167,18 @@ static int open_source(build_ctx *c, meta_source *ms, lt_error **err)
 			    o->source);
 }
 
+/* Puts the metadata into the tree. A sandbox source keeps its own files: only what is missing
+ * of the skeleton is added, and the SIF metadata describes what the directory holds. */
+static int prepare_meta(build_ctx *c, meta_image *meta, lt_error **err)
+{
+	if (c->image == NULL)
+		for (size_t i = 0; i < meta->n_entries; i++)
+			meta->entries[i].replace = false;
+	if (build_insert_meta(c, meta, err) < 0)
+		return -1;
+	return c->image == NULL ? build_sandbox_metadata(c, meta, err) : 0;
+}
+
 /* Everything after the source is open: metadata, the tree, the SIF into af. */
 static int assemble(build_ctx *c, meta_source *ms, lt_atomic_file *af, lt_error **err)
 {
@@ -175,17 +189,7 @@ static int assemble(build_ctx *c, meta_source *ms, lt_atomic_file *af, lt_error 
 	meta_image meta;
 	memset(&meta, 0, sizeof(meta));
 	int rc = -1;
-	if (meta_for_image(ms, &meta, err) < 0)
-		goto out;
-	if (c->image == NULL) {
-		/* A sandbox keeps its own files: only what is missing of the skeleton is added,
-		 * and the SIF metadata describes what the directory holds. */
-		for (size_t i = 0; i < meta.n_entries; i++)
-			meta.entries[i].replace = false;
-	}
-	if (build_insert_meta(c, &meta, err) < 0)
-		goto out;
-	if (c->image == NULL && build_sandbox_metadata(c, &meta, err) < 0)
+	if (meta_for_image(ms, &meta, err) < 0 || prepare_meta(c, &meta, err) < 0)
 		goto out;
 	rc = write_sif(c, &meta, af->fd, err);
 out:
@@ -212,6 +216,118 @@ static int pull_oras(const build_opts *o, lt_error **err)
 	return img_oras_pull(o->source, o->output, &o->registry, NULL, err);
 }
 
+/* The sandbox from the tree, into the empty directory `dest`. */
+static int write_sandbox(build_ctx *c, const char *dest, lt_error **err)
+{
+	build_dir_writer *w = NULL;
+	build_sink sink;
+	if (build_dir_writer_new(c, dest, &w, err) < 0)
+		return -1;
+	build_dir_writer_sink(w, &sink);
+	int rc = -1;
+	if ((c->image == NULL || build_oci_feed(c, &sink, err) == 0) &&
+	    build_feed_local(c, &sink, err) == 0 && build_dir_writer_finish(w, err) == 0)
+		rc = 0;
+	build_dir_writer_free(w);
+	return rc;
+}
+
+static bool is_sif_file(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	char magic[9]; /* after the 32-byte launch script */
+	bool sif = pread(fd, magic, sizeof(magic), 32) == (ssize_t)sizeof(magic) &&
+		   memcmp(magic, "SIF_MAGIC", 9) == 0;
+	close(fd);
+	return sif;
+}
+
+/* A SIF's primary SquashFS partition extracted into the empty directory `dest`. */
+static int extract_sif(const char *sif_path, const char *dest, lt_error **err)
+{
+	sif_image *sif = NULL;
+	sq_image *img = NULL;
+	int fd = -1, rc = -1;
+	if (sif_open(sif_path, false, &sif, err) < 0)
+		return -1;
+	const sif_descriptor *part = sif_find_primary(sif);
+	sif_partition_info info = {0};
+	if (part != NULL)
+		sif_partition_of(part, &info);
+	if (part == NULL || info.fstype != SIF_FS_SQUASHFS) {
+		lt_error_set(err, 0, "%s has no primary SquashFS partition", sif_path);
+		goto out;
+	}
+	fd = open(sif_path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		lt_error_set(err, errno, "opening %s", sif_path);
+		goto out;
+	}
+	if (sq_image_open(fd, (uint64_t)part->offset, (uint64_t)part->size, sif_path, &img, err) <
+		0 ||
+	    rmdir(dest) < 0 || sq_extract(img, dest, err) < 0)
+		goto out;
+	rc = 0;
+out:
+	sq_image_close(img);
+	if (fd >= 0)
+		close(fd);
+	sif_close(sif);
+	return rc;
+}
+
+/* Replaces `output` by the finished directory `tmp` (an existing sandbox only with force). */
+static int commit_sandbox(const char *tmp, const char *output, bool force, lt_error **err)
+{
+	if (renameat2(AT_FDCWD, tmp, AT_FDCWD, output, RENAME_NOREPLACE) == 0)
+		return 0;
+	if (errno != EEXIST || !force)
+		return lt_error_set(err, errno, "renaming %s to %s", tmp, output);
+	if (renameat2(AT_FDCWD, tmp, AT_FDCWD, output, RENAME_EXCHANGE) < 0)
+		return lt_error_set(err, errno, "replacing %s", output);
+	/* tmp now names the old output */
+	if (lt_remove_tree(tmp) < 0)
+		lt_warn("could not remove all of the old %s (left in %s)", output, tmp);
+	return 0;
+}
+
+static int build_sandbox(const build_opts *o, build_report *report, lt_error **err)
+{
+	char *tmp = lt_strdup_printf("%s.tmp.XXXXXX", o->output);
+	if (mkdtemp(tmp) == NULL) {
+		lt_error_set(err, errno, "creating a directory like %s", tmp);
+		free(tmp);
+		return -1;
+	}
+	build_opts resolved = *o;
+	build_ctx c = {.opts = &resolved, .report = report, .tree = lt_tree_new()};
+	c.progress = lt_progress_new();
+	meta_source ms = {0};
+	int rc = -1;
+	if (!img_is_reference(o->source) && is_sif_file(o->source)) {
+		rc = extract_sif(o->source, tmp, err);
+	} else if (open_source(&c, &ms, err) == 0) {
+		if (resolved.build_time < 0)
+			resolved.build_time = reproducible_time(&c);
+		ms.build_time = resolved.build_time;
+		meta_image meta;
+		memset(&meta, 0, sizeof(meta));
+		if (meta_for_image(&ms, &meta, err) == 0 && prepare_meta(&c, &meta, err) == 0 &&
+		    write_sandbox(&c, tmp, err) == 0)
+			rc = 0;
+		meta_image_free(&meta);
+	}
+	if (rc == 0)
+		rc = commit_sandbox(tmp, o->output, o->force, err);
+	if (rc < 0)
+		lt_remove_tree(tmp);
+	free(tmp);
+	ctx_free(&c);
+	return rc;
+}
+
 int build_sif(const build_opts *o, build_report *report, lt_error **err)
 {
 	build_report dummy;
@@ -222,8 +338,14 @@ int build_sif(const build_opts *o, build_report *report, lt_error **err)
 	if (!o->force && lstat(o->output, &st) == 0)
 		return lt_error_set(err, 0, "%s already exists (use --force to overwrite it)",
 				    o->output);
-	if (lt_str_has_prefix(o->source, "oras://"))
+	if (lt_str_has_prefix(o->source, "oras://") && !o->sandbox)
 		return pull_oras(o, err); /* its errors name the reference */
+	if (o->sandbox) {
+		if (build_sandbox(o, report, err) < 0)
+			return lt_error_wrap(err, "building the sandbox %s from %s", o->output,
+					     o->source);
+		return 0;
+	}
 	if (sq_check_options(&o->squash, err) < 0)
 		return -1;
 

@@ -21,6 +21,7 @@ typedef struct build_opts {
 	sq_options squash;     /* compression, level, block size, jobs */
 	bool force;	       /* overwrite an existing output */
 	bool deterministic;    /* all-zero SIF ID and times (SOURCE_DATE_EPOCH) */
+	bool sandbox;	       /* output is a directory (--sandbox), not a SIF */
 	int64_t build_time;    /* labels, file times of the metadata, SquashFS time */
 	img_registry_opts registry; /* credentials, TLS, cache for docker:// and oras:// */
 } build_opts;
@@ -37,7 +38,10 @@ typedef struct build_report {
 	size_t dropped_xattrs;
 } build_report;
 
-/* Builds opts->output from opts->source (an oras:// source is pulled as it is). */
+/* Builds opts->output from opts->source (an oras:// source is pulled as it is). With
+ * opts->sandbox the output is a directory: from an image reference or a directory through the
+ * same tree as a SIF, from a SIF by extracting its SquashFS. It is made under a temporary name
+ * beside the output and renamed at the end; --force replaces an existing one. */
 int build_sif(const build_opts *opts, build_report *report, lt_error **err);
 
 /* The converted SIF of an image reference in the cache (keyed by the image's manifest digest

@@ -65,7 +65,7 @@ int build_insert_meta(build_ctx *c, const meta_image *m, lt_error **err)
 
 typedef struct feed_ctx {
 	build_ctx *c;
-	sq_writer *w;
+	const build_sink *w;
 	lt_error **err;
 } feed_ctx;
 
@@ -74,7 +74,7 @@ static int feed_path(feed_ctx *f, lt_inode *ino)
 	int fd = open(ino->src_path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0)
 		return lt_error_set(f->err, errno, "opening %s", ino->src_path);
-	int rc = sq_writer_begin_file(f->w, ino, f->err);
+	int rc = f->w->begin_file(f->w->ctx, ino, f->err);
 	char *buf = rc == 0 ? lt_xmalloc(1 << 20) : NULL;
 	uint64_t total = 0;
 	while (rc == 0) {
@@ -92,14 +92,14 @@ static int feed_path(feed_ctx *f, lt_inode *ino)
 					  ino->src_path);
 			break;
 		}
-		rc = sq_writer_append(f->w, buf, (size_t)n, f->err);
+		rc = f->w->append(f->w->ctx, buf, (size_t)n, f->err);
 		total += (uint64_t)n;
 		lt_progress_add(f->c->progress, (uint64_t)n, 0);
 	}
 	if (rc == 0 && total != ino->size)
 		rc = lt_error_set(f->err, 0, "%s shrank while it was being read", ino->src_path);
 	if (rc == 0)
-		rc = sq_writer_end_file(f->w, f->err);
+		rc = f->w->end_file(f->w->ctx, f->err);
 	free(buf);
 	close(fd);
 	return rc;
@@ -109,12 +109,12 @@ static int feed_node(lt_node *node, void *arg)
 {
 	feed_ctx *f = arg;
 	lt_inode *ino = node->inode;
-	if (ino->type != LT_FT_REG || ino->writer_data != NULL)
+	if (ino->type != LT_FT_REG || f->w->has_data(f->w->ctx, ino))
 		return 0;
 	if (ino->src == LT_SRC_BUFFER) {
-		if (sq_writer_begin_file(f->w, ino, f->err) < 0 ||
-		    sq_writer_append(f->w, ino->src_buffer, ino->size, f->err) < 0 ||
-		    sq_writer_end_file(f->w, f->err) < 0)
+		if (f->w->begin_file(f->w->ctx, ino, f->err) < 0 ||
+		    f->w->append(f->w->ctx, ino->src_buffer, ino->size, f->err) < 0 ||
+		    f->w->end_file(f->w->ctx, f->err) < 0)
 			return -1;
 		return 0;
 	}
@@ -123,7 +123,42 @@ static int feed_node(lt_node *node, void *arg)
 	return 0;
 }
 
-int build_feed_local(build_ctx *c, sq_writer *w, lt_error **err)
+static bool squash_has_data(void *ctx, const lt_inode *ino)
+{
+	return ino->writer_data != NULL;
+}
+
+static int squash_begin(void *ctx, lt_inode *ino, lt_error **err)
+{
+	return sq_writer_begin_file(ctx, ino, err);
+}
+
+static int squash_append(void *ctx, const void *data, size_t len, lt_error **err)
+{
+	return sq_writer_append(ctx, data, len, err);
+}
+
+static int squash_zeros(void *ctx, uint64_t len, lt_error **err)
+{
+	return sq_writer_append_zeros(ctx, len, err);
+}
+
+static int squash_end(void *ctx, lt_error **err)
+{
+	return sq_writer_end_file(ctx, err);
+}
+
+void build_sink_squash(build_sink *sink, sq_writer *w)
+{
+	*sink = (build_sink){.ctx = w,
+			     .has_data = squash_has_data,
+			     .begin_file = squash_begin,
+			     .append = squash_append,
+			     .append_zeros = squash_zeros,
+			     .end_file = squash_end};
+}
+
+int build_feed_local(build_ctx *c, const build_sink *w, lt_error **err)
 {
 	feed_ctx f = {.c = c, .w = w, .err = err};
 	lt_tree_sort(c->tree);

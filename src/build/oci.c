@@ -217,13 +217,13 @@ int build_oci_merge(build_ctx *c, lt_error **err)
 /* ------------------------------------------------------------------------------------------ */
 /* Pass 2                                                                                      */
 
-static int feed_entry(lt_layer_reader *r, const lt_layer_entry *e, lt_inode *ino, sq_writer *w,
-		      const char *name, lt_error **err)
+static int feed_entry(lt_layer_reader *r, const lt_layer_entry *e, lt_inode *ino,
+		      const build_sink *w, const char *name, lt_error **err)
 {
 	if (e->path == NULL || e->size != ino->size)
 		return lt_error_set(err, 0, "%s changed while it was being read (entry %llu)", name,
 				    (unsigned long long)e->ordinal);
-	if (sq_writer_begin_file(w, ino, err) < 0)
+	if (w->begin_file(w->ctx, ino, err) < 0)
 		return -1;
 	uint64_t pos = 0;
 	for (;;) {
@@ -238,18 +238,18 @@ static int feed_entry(lt_layer_reader *r, const lt_layer_entry *e, lt_inode *ino
 		if (off < pos || off + len > ino->size)
 			return lt_error_set(err, 0, "%s: entry %s: data outside the file's size",
 					    name, e->path);
-		if (off > pos && sq_writer_append_zeros(w, off - pos, err) < 0)
+		if (off > pos && w->append_zeros(w->ctx, off - pos, err) < 0)
 			return -1;
-		if (len > 0 && sq_writer_append(w, buf, len, err) < 0)
+		if (len > 0 && w->append(w->ctx, buf, len, err) < 0)
 			return -1;
 		pos = off + len;
 	}
-	if (pos < ino->size && sq_writer_append_zeros(w, ino->size - pos, err) < 0)
+	if (pos < ino->size && w->append_zeros(w->ctx, ino->size - pos, err) < 0)
 		return -1;
-	return sq_writer_end_file(w, err);
+	return w->end_file(w->ctx, err);
 }
 
-static int feed_layer(build_ctx *c, size_t i, sq_writer *w, lt_error **err)
+static int feed_layer(build_ctx *c, size_t i, const build_sink *w, lt_error **err)
 {
 	blob_ctx bc = {0};
 	lt_layer_reader *r = NULL;
@@ -289,7 +289,7 @@ static int feed_layer(build_ctx *c, size_t i, sq_writer *w, lt_error **err)
 /* Layers are fed base first whatever order the source stores them in, so that the image's
  * bytes do not depend on how the layers were packed (a compressed archive costs a second
  * decompression of its beginning for every layer stored out of order). */
-int build_oci_feed(build_ctx *c, sq_writer *w, lt_error **err)
+int build_oci_feed(build_ctx *c, const build_sink *w, lt_error **err)
 {
 	size_t n = c->image->n_layers;
 	int rc = 0;

@@ -9,7 +9,7 @@
 #include "sif.h"
 
 static const char build_usage[] =
-    "Usage: litho build [OPTIONS] OUT.sif SOURCE\n"
+    "Usage: litho build [OPTIONS] OUT.sif|OUT-DIR SOURCE\n"
     "\n"
     "SOURCE:\n"
     "  docker://[HOST/]NAME[:TAG|@DIGEST]  image in a registry (Docker Hub by default)\n"
@@ -18,9 +18,11 @@ static const char build_usage[] =
     "  oci-archive:FILE[:TAG]           OCI image layout in a tar file\n"
     "  docker-archive:FILE[:NAME:TAG]   `docker save` output (plain or compressed)\n"
     "  DIR                              a sandbox (root file system) directory\n"
+    "  FILE.sif                         a SIF image (with --sandbox)\n"
     "\n"
     "Options:\n"
-    "  -F, --force                overwrite OUT.sif if it exists\n" CLI_CONVERT_USAGE
+    "  -F, --force                overwrite OUT.sif if it exists\n"
+    "  -s, --sandbox              write a directory (a sandbox) instead of a SIF\n" CLI_CONVERT_USAGE
 	CLI_REGISTRY_USAGE;
 
 double cli_now(void)
@@ -37,6 +39,8 @@ void cli_report_build(const build_opts *o, const build_report *rep, bool from_ca
 		lt_info("Downloaded %s from %s, %.2f s", o->output, o->source, secs);
 	else if (from_cache)
 		lt_info("Copied %s from the cache (%s), %.2f s", o->output, o->source, secs);
+	else if (o->sandbox)
+		lt_info("Created the sandbox %s from %s, %.2f s", o->output, o->source, secs);
 	else
 		lt_info("Created %s from %s: %zu layer(s), %.1f MiB of files, SquashFS %.1f MiB "
 			"(%s), %.2f s",
@@ -51,6 +55,7 @@ int cmd_build(int argc, char **argv, lt_error **err)
 {
 	static const struct option opts[] = {
 	    {"force", no_argument, NULL, 'F'},
+	    {"sandbox", no_argument, NULL, 's'},
 	    {"help", no_argument, NULL, 'h'},
 	    CLI_CONVERT_OPTIONS,
 	    CLI_REGISTRY_OPTIONS,
@@ -60,7 +65,7 @@ int cmd_build(int argc, char **argv, lt_error **err)
 	cli_registry_defaults(&o.registry);
 	int c, rc = CLI_USAGE;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "Fj:h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "Fsj:h", opts, NULL)) != -1) {
 		int r = cli_common_option(c, optarg, &o, &o.registry, err);
 		if (r < 0)
 			goto out;
@@ -69,6 +74,9 @@ int cmd_build(int argc, char **argv, lt_error **err)
 		switch (c) {
 		case 'F':
 			o.force = true;
+			break;
+		case 's':
+			o.sandbox = true;
 			break;
 		case 'h':
 			fputs(build_usage, stdout);

@@ -150,6 +150,12 @@ int lt_read_file(const char *path, char **data, size_t *len, lt_error **err);
 /* Copies len bytes from in_fd at in_off to out_fd (its current position). */
 int lt_copy_range_to_fd(int in_fd, off_t in_off, int64_t len, int out_fd, const char *name,
 			lt_error **err);
+/* Removes `name` below the directory fd `parent` and everything in it, through descriptors
+ * only (never following a symlink), making directories writable on the way; best effort:
+ * returns -1 (errno set) when something could not be removed. */
+int lt_remove_tree_at(int parent, const char *name);
+/* The same for a path (AT_FDCWD-relative). */
+int lt_remove_tree(const char *path);
 /* The process umask, read once at start-up. */
 mode_t lt_umask(void);
 

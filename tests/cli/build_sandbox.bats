@@ -90,3 +90,50 @@ make_sandbox() {
 	cmp sb/.singularity.d/env/90-environment.sh x/.singularity.d/env/90-environment.sh
 	[[ -x x/.singularity.d/actions/run ]]
 }
+
+# --- sandbox output (--sandbox) ------------------------------------------------------------
+
+@test "--sandbox from a sandbox and from its SIF: the same tree as the SIF holds" {
+	make_sandbox sb
+	litho_build out.sif sb/
+	extract_sif out.sif x
+	litho_build --sandbox from-dir sb/
+	tree_compare x from-dir
+	litho_build --sandbox from-sif out.sif
+	tree_compare x from-sif
+	tree_dump from-dir dump
+	assert_entry dump /data/a links=/data/a mode=4750 owner=1000:2000 xattrs=trusted.t=00ff,user.k=76
+	assert_entry dump /dev/big type=chr dev=511,300000
+	# the output went in under a temporary name: nothing else is left beside it
+	[[ $(ls -d from-* | tr '\n' ' ') == "from-dir from-sif " ]]
+}
+
+@test "--sandbox from an OCI image: the same tree as the SIF built from it" {
+	make_fixture umoci
+	use_fixture umoci
+	local fix=$FIX/layout
+	# fixed build times: the metadata files get the same mtimes in both builds
+	export SOURCE_DATE_EPOCH=1700000000
+	litho_build ref.sif "oci:$fix:dup"
+	extract_sif ref.sif ref
+	litho_build --sandbox sb "oci:$fix:dup"
+	tree_compare ref sb
+	# and it runs
+	run -0 "$LITHO" exec sb cat /data/new.txt
+	[[ $output == "new data" ]]
+}
+
+@test "--sandbox: an existing output needs --force; a failed build leaves nothing" {
+	make_sandbox sb
+	mkdir out
+	echo keep >out/file
+	run "$LITHO" build --sandbox out sb/
+	[[ $status -ne 0 && $output == *"out already exists (use --force to overwrite it)"* ]]
+	[[ $(cat out/file) == keep ]]
+	litho_build --force --sandbox out sb/
+	[[ ! -e out/file && -f out/data/a ]]
+	run "$LITHO" build --sandbox bad oci:/nonexistent
+	[[ $status -ne 0 && $output == *"/nonexistent"* ]]
+	[[ -z $(ls -d bad* 2>/dev/null) ]]
+	[[ -z $(ls -d out.tmp.* 2>/dev/null) ]]
+}
