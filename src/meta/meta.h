@@ -97,6 +97,65 @@ typedef struct meta_inspect {
 
 char *meta_inspect_json(const meta_inspect *in);
 
+/* ---------------------------------------------------------------------------------------------
+ * Definition-file builds (Apptainer's internal/pkg/build/metadata.go and build/apps/apps.go)
+ */
+
+/* Reads a file of the image being built (path relative to the root, e.g.
+ * ".singularity.d/labels.json"): a new NUL-terminated string, or NULL when it is missing. */
+typedef char *(*meta_read_fn)(void *ctx, const char *path);
+
+/* A SCIF app: the bodies of its sections (NULL when the def has none). */
+typedef struct meta_def_app {
+	const char *name;
+	const char *install; /* %appinstall */
+	const char *env;     /* %appenv */
+	const char *test;    /* %apptest */
+	const char *help;    /* %apphelp */
+	const char *run;     /* %apprun */
+	const char *start;   /* %appstart */
+	const json_t *labels; /* %applabels as an object of strings, or NULL */
+} meta_def_app;
+
+/* What one stage of a definition file contributes. Bodies are section texts as parsed;
+ * runscript/startscript/test are the finished file texts (shebang line, blank line, body). */
+typedef struct meta_def {
+	const char *def_text; /* the whole file after templating */
+	const char *const *header_keys;	  /* the stage's header, lower case, in file order */
+	const char *const *header_values; /* ... and their values */
+	size_t n_headers;
+	const char *help;	 /* %help body, or NULL */
+	const char *environment; /* %environment body, or NULL */
+	const char *runscript;	 /* or NULL */
+	const char *startscript; /* or NULL */
+	const char *test;	 /* or NULL */
+	const json_t *labels;	 /* %labels as an object of strings (file order), or NULL */
+	const meta_def_app *apps; /* in first-seen order */
+	size_t n_apps;
+	int64_t build_time; /* build-date labels */
+	const char *arch;   /* GOARCH for org.label-schema.build-arch; NULL = the host's */
+	bool force; /* --force: %labels replace labels the image already has */
+	meta_read_fn read; /* the image as it is after %post */
+	void *read_ctx;
+} meta_def;
+
+/* The SCIF app skeleton Apptainer makes before %files and %post: /scif/apps/<app>/{bin,lib,
+ * scif/env} and /scif/data/<app>/{input,output} directories, scif/env/01-base.sh,
+ * scif/env/90-environment.sh (%appenv), scif/runscript, scif/startscript, scif/test,
+ * scif/runscript.help, scif/labels.json, and /.singularity.d/env/94-appsbase.sh. */
+int meta_def_apps(const meta_def *d, meta_image *out, lt_error **err);
+/* The text appended to %post for the apps' %appinstall sections, in order ("" for none). */
+char *meta_def_appinstall_script(const meta_def *d);
+
+/* The metadata Apptainer inserts after %post: runscript.help (%help), labels.json (the image's
+ * labels, then those %post wrote to /.build.labels, the build labels with one
+ * org.label-schema.usage.singularity.deffile.<key> per header key, then %labels; keys the image
+ * has are kept unless force), /.singularity.d/Singularity (an older one moves to
+ * bootstrap_history/Apptainer<N>), %environment appended to env/90-environment.sh, the
+ * startscript, runscript and test files. Entries replace what is there; out->deffile is the
+ * def text; out->inspect_json is left NULL (the builder derives it from the finished tree). */
+int meta_for_def(const meta_def *d, meta_image *out, lt_error **err);
+
 /* The pieces, exposed for tests and for the definition-file builder. */
 /* /.singularity.d/runscript for an OCI config's Entrypoint and Cmd (either may be NULL). */
 char *meta_oci_runscript(const json_t *entrypoint, const json_t *cmd);
