@@ -12,7 +12,7 @@
 #include "build_internal.h"
 #include "sif.h"
 
-static const char *strip_transport(const char *ref, const char **agent)
+const char *build_strip_transport(const char *ref, const char **agent)
 {
 	static const struct {
 		const char *prefix, *agent;
@@ -131,14 +131,14 @@ static int64_t parse_rfc3339(const char *s)
 
 /* --reproducible without SOURCE_DATE_EPOCH: the image's own creation time, so that rebuilding
  * the same image gives the same bytes. */
-static int64_t reproducible_time(const build_ctx *c)
+int64_t build_reproducible_time(const build_ctx *c)
 {
 	const char *created = c->image ? lt_json_string(c->image->config, "created") : NULL;
 	int64_t t = parse_rfc3339(created);
 	return t >= 0 ? t : 0;
 }
 
-static int open_source(build_ctx *c, meta_source *ms, lt_error **err)
+int build_open_source(build_ctx *c, meta_source *ms, lt_error **err)
 {
 	const build_opts *o = c->opts;
 	if (img_is_reference(o->source)) {
@@ -147,7 +147,7 @@ static int open_source(build_ctx *c, meta_source *ms, lt_error **err)
 			return -1;
 		/* downloads of registry layers start now and overlap the first pass */
 		img_prefetch_start(c->img);
-		ms->from = strip_transport(o->source, &ms->bootstrap);
+		ms->from = build_strip_transport(o->source, &ms->bootstrap);
 		ms->config = c->image->config;
 		ms->base_name = c->image->name;
 		ms->base_digest = c->image->manifest_digest;
@@ -169,7 +169,7 @@ static int open_source(build_ctx *c, meta_source *ms, lt_error **err)
 
 /* Puts the metadata into the tree. A sandbox source keeps its own files: only what is missing
  * of the skeleton is added, and the SIF metadata describes what the directory holds. */
-static int prepare_meta(build_ctx *c, meta_image *meta, lt_error **err)
+int build_prepare_meta(build_ctx *c, meta_image *meta, lt_error **err)
 {
 	if (c->image == NULL)
 		for (size_t i = 0; i < meta->n_entries; i++)
@@ -180,16 +180,16 @@ static int prepare_meta(build_ctx *c, meta_image *meta, lt_error **err)
 }
 
 /* Everything after the source is open: metadata, the tree, the SIF into af. */
-static int assemble(build_ctx *c, meta_source *ms, lt_atomic_file *af, lt_error **err)
+int build_assemble_sif(build_ctx *c, meta_source *ms, lt_atomic_file *af, lt_error **err)
 {
 	build_opts *resolved = (build_opts *)c->opts;
 	if (resolved->build_time < 0)
-		resolved->build_time = reproducible_time(c);
+		resolved->build_time = build_reproducible_time(c);
 	ms->build_time = resolved->build_time;
 	meta_image meta;
 	memset(&meta, 0, sizeof(meta));
 	int rc = -1;
-	if (meta_for_image(ms, &meta, err) < 0 || prepare_meta(c, &meta, err) < 0)
+	if (meta_for_image(ms, &meta, err) < 0 || build_prepare_meta(c, &meta, err) < 0)
 		goto out;
 	rc = write_sif(c, &meta, af->fd, err);
 out:
@@ -197,7 +197,7 @@ out:
 	return rc;
 }
 
-static void ctx_free(build_ctx *c)
+void build_ctx_free(build_ctx *c)
 {
 	lt_progress_free(c->progress);
 	if (c->wants != NULL) {
@@ -214,118 +214,6 @@ static void ctx_free(build_ctx *c)
 static int pull_oras(const build_opts *o, lt_error **err)
 {
 	return img_oras_pull(o->source, o->output, &o->registry, NULL, err);
-}
-
-/* The sandbox from the tree, into the empty directory `dest`. */
-static int write_sandbox(build_ctx *c, const char *dest, lt_error **err)
-{
-	build_dir_writer *w = NULL;
-	build_sink sink;
-	if (build_dir_writer_new(c, dest, &w, err) < 0)
-		return -1;
-	build_dir_writer_sink(w, &sink);
-	int rc = -1;
-	if ((c->image == NULL || build_oci_feed(c, &sink, err) == 0) &&
-	    build_feed_local(c, &sink, err) == 0 && build_dir_writer_finish(w, err) == 0)
-		rc = 0;
-	build_dir_writer_free(w);
-	return rc;
-}
-
-static bool is_sif_file(const char *path)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return false;
-	char magic[9]; /* after the 32-byte launch script */
-	bool sif = pread(fd, magic, sizeof(magic), 32) == (ssize_t)sizeof(magic) &&
-		   memcmp(magic, "SIF_MAGIC", 9) == 0;
-	close(fd);
-	return sif;
-}
-
-/* A SIF's primary SquashFS partition extracted into the empty directory `dest`. */
-static int extract_sif(const char *sif_path, const char *dest, lt_error **err)
-{
-	sif_image *sif = NULL;
-	sq_image *img = NULL;
-	int fd = -1, rc = -1;
-	if (sif_open(sif_path, false, &sif, err) < 0)
-		return -1;
-	const sif_descriptor *part = sif_find_primary(sif);
-	sif_partition_info info = {0};
-	if (part != NULL)
-		sif_partition_of(part, &info);
-	if (part == NULL || info.fstype != SIF_FS_SQUASHFS) {
-		lt_error_set(err, 0, "%s has no primary SquashFS partition", sif_path);
-		goto out;
-	}
-	fd = open(sif_path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		lt_error_set(err, errno, "opening %s", sif_path);
-		goto out;
-	}
-	if (sq_image_open(fd, (uint64_t)part->offset, (uint64_t)part->size, sif_path, &img, err) <
-		0 ||
-	    rmdir(dest) < 0 || sq_extract(img, dest, err) < 0)
-		goto out;
-	rc = 0;
-out:
-	sq_image_close(img);
-	if (fd >= 0)
-		close(fd);
-	sif_close(sif);
-	return rc;
-}
-
-/* Replaces `output` by the finished directory `tmp` (an existing sandbox only with force). */
-static int commit_sandbox(const char *tmp, const char *output, bool force, lt_error **err)
-{
-	if (renameat2(AT_FDCWD, tmp, AT_FDCWD, output, RENAME_NOREPLACE) == 0)
-		return 0;
-	if (errno != EEXIST || !force)
-		return lt_error_set(err, errno, "renaming %s to %s", tmp, output);
-	if (renameat2(AT_FDCWD, tmp, AT_FDCWD, output, RENAME_EXCHANGE) < 0)
-		return lt_error_set(err, errno, "replacing %s", output);
-	/* tmp now names the old output */
-	if (lt_remove_tree(tmp) < 0)
-		lt_warn("could not remove all of the old %s (left in %s)", output, tmp);
-	return 0;
-}
-
-static int build_sandbox(const build_opts *o, build_report *report, lt_error **err)
-{
-	char *tmp = lt_strdup_printf("%s.tmp.XXXXXX", o->output);
-	if (mkdtemp(tmp) == NULL) {
-		lt_error_set(err, errno, "creating a directory like %s", tmp);
-		free(tmp);
-		return -1;
-	}
-	build_opts resolved = *o;
-	build_ctx c = {.opts = &resolved, .report = report, .tree = lt_tree_new()};
-	c.progress = lt_progress_new();
-	meta_source ms = {0};
-	int rc = -1;
-	if (!img_is_reference(o->source) && is_sif_file(o->source)) {
-		rc = extract_sif(o->source, tmp, err);
-	} else if (open_source(&c, &ms, err) == 0) {
-		if (resolved.build_time < 0)
-			resolved.build_time = reproducible_time(&c);
-		ms.build_time = resolved.build_time;
-		meta_image meta;
-		memset(&meta, 0, sizeof(meta));
-		if (meta_for_image(&ms, &meta, err) == 0 && prepare_meta(&c, &meta, err) == 0 &&
-		    write_sandbox(&c, tmp, err) == 0)
-			rc = 0;
-		meta_image_free(&meta);
-	}
-	if (rc == 0)
-		rc = commit_sandbox(tmp, o->output, o->force, err);
-	if (rc < 0)
-		lt_remove_tree(tmp);
-	free(tmp);
-	ctx_free(&c);
-	return rc;
 }
 
 int build_sif(const build_opts *o, build_report *report, lt_error **err)
@@ -355,9 +243,9 @@ int build_sif(const build_opts *o, build_report *report, lt_error **err)
 	meta_source ms = {0};
 	int rc = -1;
 	lt_atomic_file af;
-	if (open_source(&c, &ms, err) < 0 || lt_atomic_open(&af, o->output, 0755, err) < 0)
+	if (build_open_source(&c, &ms, err) < 0 || lt_atomic_open(&af, o->output, 0755, err) < 0)
 		goto out;
-	if (assemble(&c, &ms, &af, err) < 0) {
+	if (build_assemble_sif(&c, &ms, &af, err) < 0) {
 		lt_atomic_abort(&af);
 		goto out;
 	}
@@ -367,7 +255,7 @@ int build_sif(const build_opts *o, build_report *report, lt_error **err)
 out:
 	if (rc < 0)
 		lt_error_wrap(err, "building %s from %s", o->output, o->source);
-	ctx_free(&c);
+	build_ctx_free(&c);
 	return rc;
 }
 
@@ -430,7 +318,7 @@ int build_cached(const build_opts *o, char **path, bool *built, build_report *re
 		goto out;
 	}
 	img_prefetch_start(c.img);
-	ms.from = strip_transport(o->source, &ms.bootstrap);
+	ms.from = build_strip_transport(o->source, &ms.bootstrap);
 	ms.config = c.image->config;
 	ms.base_name = c.image->name;
 	ms.base_digest = c.image->manifest_digest;
@@ -441,7 +329,7 @@ int build_cached(const build_opts *o, char **path, bool *built, build_report *re
 	    img_cache_sif_begin(o->registry.cache_dir, key, &af, err) < 0)
 		goto out;
 	resolved.output = af.path;
-	if (assemble(&c, &ms, &af, err) < 0) {
+	if (build_assemble_sif(&c, &ms, &af, err) < 0) {
 		lt_atomic_abort(&af);
 		goto out;
 	}
@@ -456,6 +344,6 @@ out:
 		lt_error_wrap(err, "converting %s", o->source);
 	}
 	free(key);
-	ctx_free(&c);
+	build_ctx_free(&c);
 	return rc;
 }

@@ -63,4 +63,30 @@ void build_dir_writer_sink(build_dir_writer *w, build_sink *sink);
 int build_dir_writer_finish(build_dir_writer *w, lt_error **err);
 void build_dir_writer_free(build_dir_writer *w);
 
+/* build.c: the pieces every kind of build shares. */
+/* "docker://x" -> "x" with *agent "docker"; a path -> itself with "localimage". */
+const char *build_strip_transport(const char *ref, const char **agent);
+/* --reproducible without SOURCE_DATE_EPOCH: the image's own creation time. */
+int64_t build_reproducible_time(const build_ctx *c);
+/* Opens opts->source (an image reference or a directory) into c->tree; fills ms. */
+int build_open_source(build_ctx *c, meta_source *ms, lt_error **err);
+/* Puts the metadata into the tree (a directory source keeps its own files). */
+int build_prepare_meta(build_ctx *c, meta_image *meta, lt_error **err);
+/* Metadata, tree and SIF into af (a fresh temporary file). */
+int build_assemble_sif(build_ctx *c, meta_source *ms, lt_atomic_file *af, lt_error **err);
+void build_ctx_free(build_ctx *c);
+
+/* sandbox.c */
+/* The tree into the empty directory dest. */
+int build_write_sandbox(build_ctx *c, const char *dest, lt_error **err);
+/* True when path is a SIF file (by its magic). */
+bool build_is_sif_file(const char *path);
+/* A SIF's primary SquashFS partition extracted into the empty directory dest. */
+int build_extract_sif(const char *sif_path, const char *dest, lt_error **err);
+/* Renames the finished directory tmp to output; with force an existing output is swapped out
+ * and removed. */
+int build_commit_sandbox(const char *tmp, const char *output, bool force, lt_error **err);
+/* build_sif() for opts->sandbox. */
+int build_sandbox(const build_opts *o, build_report *report, lt_error **err);
+
 #endif
