@@ -90,3 +90,46 @@ const struct dlib_curl *dlib_curl(void)
 	pthread_once(&curl_once, load_curl);
 	return &curl_table;
 }
+
+static struct dlib_seccomp seccomp_table;
+static pthread_once_t seccomp_once = PTHREAD_ONCE_INIT;
+static const char *seccomp_problem; /* set when libseccomp did not load */
+
+/* Unlike the others, a failure is remembered rather than fatal (see dlib_seccomp_try). */
+static void load_seccomp(void)
+{
+	static const char *const names[] = {"libseccomp.so.2", "libseccomp.so", NULL};
+	void *lib = NULL;
+	for (size_t i = 0; names[i] != NULL && lib == NULL; i++)
+		lib = dlopen(names[i], RTLD_NOW | RTLD_LOCAL);
+	if (lib == NULL) {
+		seccomp_problem = "libseccomp.so.2 cannot be loaded (package libseccomp2)";
+		return;
+	}
+	struct dlib_seccomp *t = &seccomp_table;
+#define DLIB_LOAD_SOFT(f)                                                                          \
+	if ((t->f = (__typeof__(f) *)dlsym(lib, #f)) == NULL)                                      \
+		seccomp_problem = "libseccomp.so.2 lacks " #f " (too old?)";
+	DLIB_SECCOMP_FUNCTIONS(DLIB_LOAD_SOFT)
+#undef DLIB_LOAD_SOFT
+}
+
+const struct dlib_seccomp *dlib_seccomp_try(const char **why)
+{
+	pthread_once(&seccomp_once, load_seccomp);
+	if (seccomp_problem != NULL) {
+		if (why != NULL)
+			*why = seccomp_problem;
+		return NULL;
+	}
+	return &seccomp_table;
+}
+
+const struct dlib_seccomp *dlib_seccomp(void)
+{
+	const char *why = NULL;
+	const struct dlib_seccomp *t = dlib_seccomp_try(&why);
+	if (t == NULL)
+		fail("libseccomp.so.2", why);
+	return t;
+}

@@ -1,4 +1,5 @@
-/* dlib: the heavy libraries (libarchive, OpenSSL's libcrypto, libcurl) loaded on first use.
+/* dlib: the heavy libraries (libarchive, OpenSSL's libcrypto, libcurl, libseccomp) loaded on
+ * first use.
  *
  * Linked normally, these libraries cost `litho run` more start-up time than the whole container
  * launch: libarchive pulls in libxml2, ICU and libstdc++, libcurl a dozen TLS and protocol
@@ -6,10 +7,13 @@
  * callgrind: 8.3 million instructions for `litho version` against 0.5 million for bwrap). Only
  * building and pulling need them, so they are opened with dlopen() when first called.
  *
- * Include this header instead of <archive.h>, <archive_entry.h>, <openssl/evp.h> and
- * <curl/curl.h>: the functions litho uses keep their names (they become calls through a table
- * of pointers filled by dlsym). A library that cannot be loaded is fatal, with a message naming
- * it: it is part of the installation, like the binary itself.
+ * Include this header instead of <archive.h>, <archive_entry.h>, <openssl/evp.h>,
+ * <curl/curl.h> and <seccomp.h>: the functions litho uses keep their names (they become calls
+ * through a table of pointers filled by dlsym). A library that cannot be loaded is fatal, with a
+ * message naming it: it is part of the installation, like the binary itself.
+ *
+ * libseccomp is needed only by `--fakeroot` runs without subordinate ids, where a missing
+ * library must become an ordinary error of that run: dlib_seccomp_try() says whether it loads.
  */
 #ifndef LITHO_DLIB_H
 #define LITHO_DLIB_H
@@ -20,6 +24,7 @@
 /* curl.h otherwise wraps the variadic setters in type-checking macros of the same names */
 #define CURL_DISABLE_TYPECHECK
 #include <curl/curl.h>
+#include <seccomp.h>
 
 /* X(function) lists of every function litho calls. */
 #define DLIB_ARCHIVE_FUNCTIONS(X)                                                                  \
@@ -84,6 +89,16 @@
 	X(curl_slist_append)                                                                       \
 	X(curl_slist_free_all)
 
+#define DLIB_SECCOMP_FUNCTIONS(X)                                                                  \
+	X(seccomp_arch_add)                                                                        \
+	X(seccomp_arch_native)                                                                     \
+	X(seccomp_attr_set)                                                                        \
+	X(seccomp_export_bpf)                                                                      \
+	X(seccomp_init)                                                                            \
+	X(seccomp_release)                                                                         \
+	X(seccomp_rule_add_array)                                                                  \
+	X(seccomp_syscall_resolve_name)
+
 #define DLIB_POINTER(f) __typeof__(f) *f;
 struct dlib_archive {
 	DLIB_ARCHIVE_FUNCTIONS(DLIB_POINTER)
@@ -94,11 +109,18 @@ struct dlib_crypto {
 struct dlib_curl {
 	DLIB_CURL_FUNCTIONS(DLIB_POINTER)
 };
+struct dlib_seccomp {
+	DLIB_SECCOMP_FUNCTIONS(DLIB_POINTER)
+};
 #undef DLIB_POINTER
 
 const struct dlib_archive *dlib_archive(void);
 const struct dlib_crypto *dlib_crypto(void);
 const struct dlib_curl *dlib_curl(void);
+const struct dlib_seccomp *dlib_seccomp(void);
+/* Loads libseccomp like dlib_seccomp() but returns NULL instead of failing, with *why set to a
+ * static description of the problem; once it returned the table, the names below work. */
+const struct dlib_seccomp *dlib_seccomp_try(const char **why);
 
 /* From here on, the names call through the tables (dlib.c itself needs the real ones). */
 #ifndef DLIB_REAL_NAMES
@@ -164,6 +186,15 @@ const struct dlib_curl *dlib_curl(void);
 #define curl_share_setopt   (dlib_curl()->curl_share_setopt)
 #define curl_slist_append   (dlib_curl()->curl_slist_append)
 #define curl_slist_free_all (dlib_curl()->curl_slist_free_all)
+
+#define seccomp_arch_add	     (dlib_seccomp()->seccomp_arch_add)
+#define seccomp_arch_native	     (dlib_seccomp()->seccomp_arch_native)
+#define seccomp_attr_set	     (dlib_seccomp()->seccomp_attr_set)
+#define seccomp_export_bpf	     (dlib_seccomp()->seccomp_export_bpf)
+#define seccomp_init		     (dlib_seccomp()->seccomp_init)
+#define seccomp_release		     (dlib_seccomp()->seccomp_release)
+#define seccomp_rule_add_array	     (dlib_seccomp()->seccomp_rule_add_array)
+#define seccomp_syscall_resolve_name (dlib_seccomp()->seccomp_syscall_resolve_name)
 #endif
 
 #endif
