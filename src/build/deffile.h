@@ -122,4 +122,26 @@ char *def_script_file(const def_section *s);
  * Returns a NULL-terminated argv (free each string, then the array). */
 char **def_script_argv(const def_section *s, const char *script_path);
 
+/* ---------------------------------------------------------------------------------------------
+ * Internal to the parser: def_parse.c templates each stage's lines through def_template.c.
+ */
+/* The build-argument values of one parse: --build-arg and --build-arg-file values (checked for
+ * use at the end), plus the %arguments defaults of the stage being templated. `path` (the
+ * definition file, for messages) must outlive the set. */
+typedef struct def_vars def_vars;
+int def_vars_new(const char *path, const def_args *args, def_vars **out, lt_error **err);
+void def_vars_free(def_vars *v);
+/* Forgets the previous stage's %arguments defaults: each stage has its own. */
+void def_vars_begin_stage(def_vars *v);
+/* One line of a %arguments body (line `lineno`, without its newline): "KEY=VALUE"; blank and
+ * '#' lines are skipped, other lines are warned about and skipped. */
+void def_vars_add_default(def_vars *v, const char *line, size_t len, size_t lineno);
+/* Replaces the {{ var }} placeholders of one line (without its newline) that are not in a
+ * comment; *out is a new string. */
+int def_template_line(def_vars *v, const char *line, size_t len, size_t lineno, char **out,
+		      lt_error **err);
+/* Fails when a --build-arg / --build-arg-file value was never used (only warns with
+ * warn_unused). */
+int def_vars_check_unused(const def_vars *v, lt_error **err);
+
 #endif
