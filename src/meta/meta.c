@@ -85,6 +85,23 @@ static void set_label(json_t *labels, const char *key, const char *value)
 	json_object_set_new(labels, key, json_string(value));
 }
 
+const char *meta_build_arch(const char *arch)
+{
+	return arch != NULL && arch[0] != '\0' ? arch : META_HOST_GOARCH;
+}
+
+void meta_set_build_labels(json_t *labels, int64_t build_time, const char *arch)
+{
+	set_label(labels, "org.label-schema.schema-version", "1.0");
+	char *date = build_date(build_time);
+	set_label(labels, "org.label-schema.build-date", date);
+	free(date);
+	/* Apptainer writes its own version here; litho writes its version under the same key,
+	 * which is where `apptainer inspect` users look for the building tool's version. */
+	set_label(labels, "org.label-schema.usage.apptainer.version", LITHO_VERSION);
+	set_label(labels, "org.label-schema.build-arch", meta_build_arch(arch));
+}
+
 /* labels.json: the image's Labels, then addBuildLabels() (which overwrites). */
 static json_t *make_labels(const meta_source *src, const json_t *image_labels)
 {
@@ -92,19 +109,12 @@ static json_t *make_labels(const meta_source *src, const json_t *image_labels)
 	if (image_labels != NULL)
 		json_object_update(labels, (json_t *)image_labels);
 
-	set_label(labels, "org.label-schema.schema-version", "1.0");
-	char *date = build_date(src->build_time);
-	set_label(labels, "org.label-schema.build-date", date);
-	free(date);
-	/* Apptainer writes its own version here; litho writes its version under the same key,
-	 * which is where `apptainer inspect` users look for the building tool's version. */
-	set_label(labels, "org.label-schema.usage.apptainer.version", LITHO_VERSION);
+	meta_set_build_labels(labels, src->build_time, src->arch);
 	/* one label per definition header key: bootstrap and from for a URI build */
 	set_label(labels, "org.label-schema.usage.singularity.deffile.bootstrap", src->bootstrap);
 	if (src->from != NULL)
 		set_label(labels, "org.label-schema.usage.singularity.deffile.from", src->from);
-	const char *arch = src->arch != NULL && src->arch[0] != '\0' ? src->arch : META_HOST_GOARCH;
-	set_label(labels, "org.label-schema.build-arch", arch);
+	const char *arch = meta_build_arch(src->arch);
 
 	if (src->oci_labels) {
 		char *created = rfc3339(src->build_time);
@@ -206,14 +216,8 @@ static char *make_inspect(const char *env_docker, const json_t *labels, const ch
 /* ---------------------------------------------------------------------------------------------
  * Entries
  */
-typedef struct entry_list {
-	meta_entry *v;
-	size_t n;
-	size_t cap;
-} entry_list;
-
-static meta_entry *add_entry(entry_list *l, enum meta_kind kind, const char *path, uint32_t mode,
-			     bool replace)
+meta_entry *meta_list_add(meta_list *l, enum meta_kind kind, const char *path, uint32_t mode,
+			  bool replace)
 {
 	if (l->n == l->cap) {
 		l->cap = l->cap ? l->cap * 2 : 48;
@@ -228,48 +232,57 @@ static meta_entry *add_entry(entry_list *l, enum meta_kind kind, const char *pat
 	return e;
 }
 
-static void add_dir(entry_list *l, const char *path)
+void meta_list_dir(meta_list *l, const char *path)
 {
 	/* os.MkdirAll(path, 0o755) under the build's umask 002 */
-	add_entry(l, META_DIR, path, 0755, false);
+	meta_list_add(l, META_DIR, path, 0755, false);
 }
 
-static void add_symlink(entry_list *l, const char *path, const char *target)
+static void add_symlink(meta_list *l, const char *path, const char *target)
 {
 	/* created only when os.Stat(path) fails */
-	meta_entry *e = add_entry(l, META_SYMLINK, path, 0777, false);
+	meta_entry *e = meta_list_add(l, META_SYMLINK, path, 0777, false);
 	e->target = lt_xstrdup(target);
 }
 
-/* Takes ownership of data. */
-static void add_file_owned(entry_list *l, const char *path, uint32_t mode, char *data)
+void meta_list_file_owned(meta_list *l, const char *path, uint32_t mode, char *data)
 {
-	meta_entry *e = add_entry(l, META_FILE, path, mode, true);
+	meta_entry *e = meta_list_add(l, META_FILE, path, mode, true);
 	e->data = data;
 	e->len = strlen(data);
 }
 
-static void add_file(entry_list *l, const char *path, uint32_t mode, const char *data)
+void meta_list_file(meta_list *l, const char *path, uint32_t mode, const char *data)
 {
-	add_file_owned(l, path, mode, lt_xstrdup(data));
+	meta_list_file_owned(l, path, mode, lt_xstrdup(data));
 }
 
-static void base_env_entries(entry_list *l)
+void meta_entries_free(meta_entry *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(v[i].path);
+		free(v[i].data);
+		free(v[i].target);
+	}
+	free(v);
+}
+
+static void base_env_entries(meta_list *l)
 {
 	/* makeDirs() */
-	add_dir(l, ".singularity.d");
-	add_dir(l, ".singularity.d/libs");
-	add_dir(l, ".singularity.d/actions");
-	add_dir(l, ".singularity.d/env");
-	add_dir(l, "dev");
-	add_dir(l, "proc");
-	add_dir(l, "root");
-	add_dir(l, "var");
-	add_dir(l, "var/tmp");
-	add_dir(l, "tmp");
-	add_dir(l, "etc");
-	add_dir(l, "sys");
-	add_dir(l, "home");
+	meta_list_dir(l, ".singularity.d");
+	meta_list_dir(l, ".singularity.d/libs");
+	meta_list_dir(l, ".singularity.d/actions");
+	meta_list_dir(l, ".singularity.d/env");
+	meta_list_dir(l, "dev");
+	meta_list_dir(l, "proc");
+	meta_list_dir(l, "root");
+	meta_list_dir(l, "var");
+	meta_list_dir(l, "var/tmp");
+	meta_list_dir(l, "tmp");
+	meta_list_dir(l, "etc");
+	meta_list_dir(l, "sys");
+	meta_list_dir(l, "home");
 	/* makeSymlinks(): relative targets */
 	add_symlink(l, "singularity", ".singularity.d/runscript");
 	add_symlink(l, ".run", ".singularity.d/actions/run");
@@ -278,28 +291,20 @@ static void base_env_entries(entry_list *l)
 	add_symlink(l, ".shell", ".singularity.d/actions/shell");
 	add_symlink(l, "environment", ".singularity.d/env/90-environment.sh");
 	/* makeFiles(): created, or chmod'ed and truncated when present */
-	add_file(l, "etc/hosts", 0644, "");
-	add_file(l, "etc/resolv.conf", 0644, "");
-	add_file(l, ".singularity.d/actions/exec", 0755, meta_text_action_exec);
-	add_file(l, ".singularity.d/actions/run", 0755, meta_text_action_run);
-	add_file(l, ".singularity.d/actions/shell", 0755, meta_text_action_shell);
-	add_file(l, ".singularity.d/actions/start", 0755, meta_text_action_start);
-	add_file(l, ".singularity.d/actions/test", 0755, meta_text_action_test);
-	add_file(l, ".singularity.d/env/01-base.sh", 0755, meta_text_env_01_base);
-	add_file(l, ".singularity.d/env/90-environment.sh", 0755, meta_text_env_90_environment);
-	add_file(l, ".singularity.d/env/95-apps.sh", 0755, meta_text_env_95_apps);
-	add_file(l, ".singularity.d/env/99-base.sh", 0755, meta_text_env_99_base);
-	add_file(l, ".singularity.d/env/99-runtimevars.sh", 0755, meta_text_env_99_runtimevars);
-}
-
-static void free_entries(meta_entry *v, size_t n)
-{
-	for (size_t i = 0; i < n; i++) {
-		free(v[i].path);
-		free(v[i].data);
-		free(v[i].target);
-	}
-	free(v);
+	meta_list_file(l, "etc/hosts", 0644, "");
+	meta_list_file(l, "etc/resolv.conf", 0644, "");
+	meta_list_file(l, ".singularity.d/actions/exec", 0755, meta_text_action_exec);
+	meta_list_file(l, ".singularity.d/actions/run", 0755, meta_text_action_run);
+	meta_list_file(l, ".singularity.d/actions/shell", 0755, meta_text_action_shell);
+	meta_list_file(l, ".singularity.d/actions/start", 0755, meta_text_action_start);
+	meta_list_file(l, ".singularity.d/actions/test", 0755, meta_text_action_test);
+	meta_list_file(l, ".singularity.d/env/01-base.sh", 0755, meta_text_env_01_base);
+	meta_list_file(l, ".singularity.d/env/90-environment.sh", 0755,
+		       meta_text_env_90_environment);
+	meta_list_file(l, ".singularity.d/env/95-apps.sh", 0755, meta_text_env_95_apps);
+	meta_list_file(l, ".singularity.d/env/99-base.sh", 0755, meta_text_env_99_base);
+	meta_list_file(l, ".singularity.d/env/99-runtimevars.sh", 0755,
+		       meta_text_env_99_runtimevars);
 }
 
 int meta_for_image(const meta_source *src, meta_image *out, lt_error **err)
@@ -322,15 +327,15 @@ int meta_for_image(const meta_source *src, meta_image *out, lt_error **err)
 	json_t *labels = make_labels(src, image_labels);
 	char *deffile = make_deffile(src);
 
-	entry_list l = {0};
+	meta_list l = {0};
 	base_env_entries(&l);
-	add_file_owned(&l, ".singularity.d/runscript", 0755, lt_xstrdup(runscript));
-	add_file(&l, ".singularity.d/startscript", 0755, meta_text_startscript);
+	meta_list_file_owned(&l, ".singularity.d/runscript", 0755, lt_xstrdup(runscript));
+	meta_list_file(&l, ".singularity.d/startscript", 0755, meta_text_startscript);
 	if (env_docker != NULL)
-		add_file(&l, ".singularity.d/env/10-docker2singularity.sh", 0755, env_docker);
-	add_file(&l, ".singularity.d/env/94-appsbase.sh", 0755, "");
-	add_file_owned(&l, ".singularity.d/labels.json", 0644, meta_labels_json(labels));
-	add_file(&l, ".singularity.d/Singularity", 0644, deffile);
+		meta_list_file(&l, ".singularity.d/env/10-docker2singularity.sh", 0755, env_docker);
+	meta_list_file(&l, ".singularity.d/env/94-appsbase.sh", 0755, "");
+	meta_list_file_owned(&l, ".singularity.d/labels.json", 0644, meta_labels_json(labels));
+	meta_list_file(&l, ".singularity.d/Singularity", 0644, deffile);
 
 	out->entries = l.v;
 	out->n_entries = l.n;
@@ -354,7 +359,7 @@ void meta_image_free(meta_image *m)
 {
 	if (m == NULL)
 		return;
-	free_entries(m->entries, m->n_entries);
+	meta_entries_free(m->entries, m->n_entries);
 	free(m->deffile);
 	free(m->inspect_json);
 	free(m->oci_config_json);

@@ -48,6 +48,31 @@ const char *meta_jstr(const json_t *v, size_t *len);
 void mb_add_json_string_map(meta_buf *b, const json_t *obj, bool indent);
 
 /* ---------------------------------------------------------------------------------------------
+ * Entry lists (meta_image.entries under construction) and build labels, shared by
+ * meta_for_image and the definition-file builds
+ */
+typedef struct meta_list {
+	meta_entry *v;
+	size_t n;
+	size_t cap;
+} meta_list;
+
+meta_entry *meta_list_add(meta_list *l, enum meta_kind kind, const char *path, uint32_t mode,
+			  bool replace);
+/* A directory made with os.MkdirAll(path, 0o755): 0755, replace=false. */
+void meta_list_dir(meta_list *l, const char *path);
+/* A replace=true file holding a copy of data / taking ownership of data. */
+void meta_list_file(meta_list *l, const char *path, uint32_t mode, const char *data);
+void meta_list_file_owned(meta_list *l, const char *path, uint32_t mode, char *data);
+void meta_entries_free(meta_entry *v, size_t n);
+
+/* arch, or the GOARCH litho was built for when arch is NULL or empty. */
+const char *meta_build_arch(const char *arch);
+/* The labels addBuildLabels() sets on every build: schema-version, build-date,
+ * usage.apptainer.version and build-arch (see meta_for_image in meta.h for the choices). */
+void meta_set_build_labels(json_t *labels, int64_t build_time, const char *arch);
+
+/* ---------------------------------------------------------------------------------------------
  * Fixed texts (Apptainer the internal/pkg/build/sources scripts, embedded by base_environment.go)
  */
 extern const char meta_text_action_exec[];
