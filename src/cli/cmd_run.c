@@ -25,8 +25,12 @@ static const char run_usage[] =
     "      --env-file FILE      variables inside from a file\n"
     "      --pwd DIR            working directory inside\n"
     "      --no-mount ITEM      proc, sys, dev, home, tmp, cwd, bind-paths or a path\n"
+    "  -w, --writable           a sandbox directory read-write (also APPTAINER_WRITABLE)\n"
     "      --writable-tmpfs     writable image, changes kept in memory only\n"
     "      --tmpfs-size SIZE    size of the writable tmpfs (default 1G; K/M/G allowed)\n"
+    "  -f, --fakeroot           uid and gid 0 inside: a user namespace with the caller's\n"
+    "                           /etc/subuid range, or else a seccomp filter that fakes chown\n"
+    "                           and setuid (also APPTAINER_FAKEROOT)\n"
     "      --no-umask           umask 0022 instead of the caller's\n"
     "      --no-eval            no shell evaluation of arguments and APPTAINERENV_ values\n"
     "      --unsquash           extract the image to a temporary sandbox instead of mounting\n"
@@ -87,7 +91,11 @@ int cmd_action(int argc, char **argv, lt_error **err)
 	    {"pwd", required_argument, NULL, 'P'},
 	    {"cwd", required_argument, NULL, 'P'},
 	    {"no-mount", required_argument, NULL, 'n'},
-	    {"writable-tmpfs", no_argument, NULL, 'w'},
+	    {"writable", no_argument, NULL, 'w'},
+	    {"writable-tmpfs", no_argument, NULL, 'T'},
+	    {"fakeroot", no_argument, NULL, 'f'},
+	    /* Apptainer's hidden global option: what `build` runs %post and %test with */
+	    {"build-config", no_argument, NULL, 'b'},
 	    {"tmpfs-size", required_argument, NULL, 'z'},
 	    {"no-umask", no_argument, NULL, 'u'},
 	    {"no-eval", no_argument, NULL, 'v'},
@@ -121,13 +129,15 @@ int cmd_action(int argc, char **argv, lt_error **err)
 	o.cleanenv = cli_env_flag("APPTAINER_CLEANENV", "LITHO_CLEANENV");
 	o.no_home = cli_env_flag("APPTAINER_NO_HOME", "LITHO_NO_HOME");
 	o.writable_tmpfs = cli_env_flag("APPTAINER_WRITABLE_TMPFS", "LITHO_WRITABLE_TMPFS");
+	o.writable = cli_env_flag("APPTAINER_WRITABLE", "LITHO_WRITABLE");
+	o.fakeroot = cli_env_flag("APPTAINER_FAKEROOT", "LITHO_FAKEROOT");
 	const char *size_env = getenv("LITHO_TMPFS_SIZE");
 	if (size_env && parse_size(size_env, &o.tmpfs_size, err) < 0)
 		goto out;
 
 	optind = 1;
 	/* '+': options end at the image (its arguments belong to the payload) */
-	while ((c = getopt_long(argc, argv, "+B:H:cCes:h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+B:H:cCes:wfh", opts, NULL)) != -1) {
 		int r = cli_common_option(c, optarg, NULL, &image_build.registry, err);
 		if (r < 0)
 			goto out;
@@ -174,7 +184,16 @@ int cmd_action(int argc, char **argv, lt_error **err)
 			o.no_mount = push(o.no_mount, &o.n_no_mount, optarg);
 			break;
 		case 'w':
+			o.writable = true;
+			break;
+		case 'T':
 			o.writable_tmpfs = true;
+			break;
+		case 'f':
+			o.fakeroot = true;
+			break;
+		case 'b':
+			o.build_config = true;
 			break;
 		case 'z':
 			if (parse_size(optarg, &o.tmpfs_size, err) < 0)

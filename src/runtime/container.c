@@ -82,14 +82,29 @@ static void enter_namespaces(cont *k)
 	rt_ctx *c = k->c;
 	if (unshare(CLONE_NEWNS | (c->root ? 0 : CLONE_NEWUSER)) < 0)
 		die(k, errno, "creating the container's namespaces");
-	if (!c->root) {
+	if (c->fakeroot == RT_FAKEROOT_SUBID) {
+		/* maps wider than our own id are the launcher's to write */
+		char b;
+		ssize_t n;
+		if (write(c->idmap_ready_fd, "r", 1) != 1)
+			die(k, errno, "asking the launcher for the id maps");
+		while ((n = read(c->idmap_go_fd, &b, 1)) < 0 && errno == EINTR) {
+		}
+		if (n != 1)
+			die(k, 0, "--fakeroot: the launcher did not map the container's ids");
+		close(c->idmap_ready_fd);
+		close(c->idmap_go_fd);
+	} else if (!c->root) {
 		/* The launcher's namespace maps its uid 0 to the caller; here the caller's uid
-		 * maps to that 0, so files the image gives to root belong to the caller. */
+		 * maps to that 0, so files the image gives to root belong to the caller. With
+		 * --fakeroot that 0 stays 0. */
 		char map[64];
+		unsigned uid = c->fakeroot ? 0 : (unsigned)c->uid;
+		unsigned gid = c->fakeroot ? 0 : (unsigned)c->gid;
 		write_file(k, "/proc/self/setgroups", "deny");
-		snprintf(map, sizeof(map), "%u 0 1\n", (unsigned)c->uid);
+		snprintf(map, sizeof(map), "%u 0 1\n", uid);
 		write_file(k, "/proc/self/uid_map", map);
-		snprintf(map, sizeof(map), "%u 0 1\n", (unsigned)c->gid);
+		snprintf(map, sizeof(map), "%u 0 1\n", gid);
 		write_file(k, "/proc/self/gid_map", map);
 	}
 	if (mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL) < 0)
@@ -465,12 +480,88 @@ static bool cwd_visible(cont *k, const char *cwd)
 	return same;
 }
 
+/* With --writable a missing mount point would be made in the image itself: fine for the
+ * directories every root filesystem has (/proc, /tmp ...) and for what the caller asked for
+ * (-B), not for the caller's home or working directory or the host files bound by default,
+ * which are then left out, as Apptainer does. Builds are the exception for /etc/resolv.conf and
+ * /etc/hosts: every image Apptainer builds has them (empty), and %post needs them. */
+static bool missing_in_image(cont *k, const char *path)
+{
+	if (!k->c->o->writable)
+		return false;
+	char *rest = NULL;
+	char *cur = resolve_in_root(k, path, &rest);
+	bool ours = false;
+	for (size_t i = 0; i < k->n_ours && !ours; i++)
+		ours = strcmp(cur, k->ours[i]) == 0;
+	bool missing = rest[0] != '\0' && !ours && !in_host_bind(k, cur);
+	free(rest);
+	free(cur);
+	return missing;
+}
+
+/* A session copy of a host file bound on the same path (a build's %post may rewrite it without
+ * reaching the host or the image). */
+static void bind_host_copy(cont *k, const char *path, const char *name)
+{
+	char *data = NULL;
+	size_t len = 0;
+	lt_error *err = NULL;
+	if (lt_read_file(path, &data, &len, &err) < 0) {
+		lt_verbose("not binding %s: %s", path, err->message);
+		lt_error_free(&err);
+		return;
+	}
+	char *file = lt_strdup_printf("%s/%s", k->c->session, name);
+	int fd = open(file, O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC, 0644);
+	if (fd < 0 || lt_write_all(fd, data, len, file, &err) < 0)
+		die(k, fd < 0 ? errno : 0, "writing %s", file);
+	close(fd);
+	bind_host(k, file, path, false, false);
+	free(file);
+	free(data);
+}
+
+/* The APT configuration of seccomp --fakeroot (see rt_apt_config), in the session directory that
+ * becomes /tmp, for images with apt. */
+static void add_apt_config(cont *k, const char *tmp_dir)
+{
+	rt_ctx *c = k->c;
+	char *rest = NULL;
+	char *apt = resolve_in_root(k, "/etc/apt", &rest);
+	bool has_apt = rest[0] == '\0' && is_dir(apt);
+	free(rest);
+	free(apt);
+	if (c->fakeroot != RT_FAKEROOT_SECCOMP || !has_apt)
+		return;
+	char *src = lt_strdup_printf("%s/apt.conf", c->session);
+	char *dst = lt_path_join(tmp_dir, lt_path_basename(rt_apt_config_path));
+	lt_error *err = NULL;
+	int fd = open(src, O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC, 0644);
+	if (fd < 0 || lt_write_all(fd, rt_apt_config, strlen(rt_apt_config), src, &err) < 0)
+		die(k, fd < 0 ? errno : 0, "writing %s", src);
+	close(fd);
+	fd = open(dst, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0644);
+	if (fd < 0)
+		die(k, errno, "creating %s", dst);
+	close(fd);
+	/* a mount point: neither removed nor changed by the payload's clean-ups */
+	bind(k, src, dst, false);
+	remount(k, dst, true, 0);
+	c->apt_config = rt_apt_config_path;
+	free(src);
+	free(dst);
+}
+
 static void mount_everything(cont *k)
 {
 	rt_ctx *c = k->c;
 	const rt_options *o = c->o;
 	bool contain = o->contain || o->containall;
-	if (o->writable_tmpfs)
+	/* Apptainer's build configuration: nothing of the caller's (home, working directory,
+	 * /tmp) and no default binds; the host's name resolution as session copies */
+	bool build = o->build_config;
+	if (c->writable_tmpfs)
 		writable_overlay(k);
 	if (!no_mount(k, "proc"))
 		bind_host(k, "/proc", "/proc", false, false);
@@ -482,16 +573,18 @@ static void mount_everything(cont *k)
 		else
 			bind_host(k, "/dev", "/dev", false, false);
 	}
-	if (!no_mount(k, "bind-paths")) {
+	if (!no_mount(k, "bind-paths") && !build) {
 		static const char *const paths[] = {"/etc/localtime", "/etc/hosts"};
 		for (size_t i = 0; i < LT_ARRAY_SIZE(paths); i++)
-			if (!no_mount(k, paths[i]) && exists(paths[i]))
+			if (!no_mount(k, paths[i]) && exists(paths[i]) &&
+			    !missing_in_image(k, paths[i]))
 				bind_host(k, paths[i], paths[i], true, false);
 	}
 	if (!no_mount(k, "tmp")) {
-		if (contain) {
+		if (contain || build) {
 			char *t = session_dir(k, "tmp", 01777),
 			     *v = session_dir(k, "vartmp", 01777);
+			add_apt_config(k, t);
 			bind_host(k, t, "/tmp", false, false);
 			bind_host(k, v, "/var/tmp", false, false);
 			free(t);
@@ -508,8 +601,12 @@ static void mount_everything(cont *k)
 			free(rest);
 		}
 	}
-	if (c->home_dst != NULL && !no_mount(k, "home")) {
-		if (c->home_src != NULL) {
+	if (c->home_dst != NULL && !build && !no_mount(k, "home")) {
+		if (missing_in_image(k, c->home_dst)) {
+			lt_warn("--writable: %s does not exist in the image and is not created "
+				"there; the home directory is not bound",
+				c->home_dst);
+		} else if (c->home_src != NULL) {
 			bind_host(k, c->home_src, c->home_dst, false, false);
 		} else {
 			char *h = session_dir(k, "home", 0700);
@@ -517,12 +614,30 @@ static void mount_everything(cont *k)
 			free(h);
 		}
 	}
-	if (exists("/etc/resolv.conf") && !no_mount(k, "/etc/resolv.conf"))
+	if (build) {
+		static const char *const files[][2] = {{"/etc/resolv.conf", "resolv.conf"},
+						       {"/etc/hosts", "hosts"}};
+		for (size_t i = 0; i < LT_ARRAY_SIZE(files); i++)
+			if (!no_mount(k, files[i][0]) && exists(files[i][0]))
+				bind_host_copy(k, files[i][0], files[i][1]);
+	} else if (exists("/etc/resolv.conf") && !no_mount(k, "/etc/resolv.conf") &&
+		   !missing_in_image(k, "/etc/resolv.conf")) {
 		bind_host(k, "/etc/resolv.conf", "/etc/resolv.conf", true, false);
-	if (c->host_cwd && !contain && !no_mount(k, "cwd") && !is_os_dir(c->host_cwd) &&
-	    !cwd_visible(k, c->host_cwd))
-		bind_host(k, c->host_cwd, c->host_cwd, false, false);
-	if (!c->root || !o->writable_tmpfs) {
+	}
+	if (c->host_cwd && !contain && !build && !no_mount(k, "cwd") && !is_os_dir(c->host_cwd) &&
+	    !cwd_visible(k, c->host_cwd)) {
+		if (missing_in_image(k, c->host_cwd))
+			lt_verbose("--writable: not binding the working directory %s, which the "
+				   "image lacks",
+				   c->host_cwd);
+		else
+			bind_host(k, c->host_cwd, c->host_cwd, false, false);
+	}
+	/* Root's own files stay when they can be changed (Apptainer: root with a writable
+	 * image, and --fakeroot always), so that useradd and the like work on the image's. */
+	bool own_identity =
+	    c->fakeroot != RT_FAKEROOT_NO || (c->root && (o->writable || c->writable_tmpfs));
+	if (!own_identity) {
 		bind_identity_file(k, "/etc/passwd", "passwd", rt_make_passwd);
 		bind_identity_file(k, "/etc/group", "group", rt_make_group);
 	}
@@ -533,7 +648,7 @@ static void mount_everything(cont *k)
 	}
 	/* By path, because an underlay made later for a parent directory holds copies of the
 	 * earlier ones; a path where something else was mounted on top is left alone. */
-	if (!o->writable_tmpfs) {
+	if (!c->writable_tmpfs) {
 		for (size_t i = 0; i < k->n_underlays; i++) {
 			struct stat st;
 			if (stat(k->underlays[i], &st) == 0 && st.st_dev == k->session_dev)
@@ -571,6 +686,19 @@ static void enter_cwd(cont *k)
 	c->container_cwd = lt_xstrdup(getcwd(buf, sizeof(buf)) ? buf : "/");
 }
 
+/* Adds NAME=VALUE to envp unless NAME is set (by the caller, or by the image). */
+static char **add_default_env(char **envp, const char *name, const char *value)
+{
+	size_t n = 0, nl = strlen(name);
+	for (; envp[n] != NULL; n++)
+		if (strncmp(envp[n], name, nl) == 0 && envp[n][nl] == '=')
+			return envp;
+	envp = lt_xrealloc(envp, (n + 2) * sizeof(char *));
+	envp[n] = lt_strdup_printf("%s=%s", name, value);
+	envp[n + 1] = NULL;
+	return envp;
+}
+
 static double now_ms(void)
 {
 	struct timespec t;
@@ -605,8 +733,13 @@ _Noreturn void rt_container_main(rt_ctx *c, int error_fd)
 		die(&k, 0, "%s", err->message);
 	if (path == NULL)
 		_exit(0); /* nothing to run: `test` without a test script */
+	if (c->apt_config != NULL)
+		envp = add_default_env(envp, "APT_CONFIG", c->apt_config);
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 		die(&k, errno, "PR_SET_NO_NEW_PRIVS");
+	/* last: the filter would fake the failures of the setup above too */
+	if (c->seccomp_prog != NULL && rt_seccomp_apply(c->seccomp_prog, c->seccomp_len) < 0)
+		die(&k, errno, "--fakeroot: installing the seccomp filter");
 	lt_debug("container: ready to exec %.2f ms", now_ms() - t0);
 	execve(path, argv, envp);
 	int e = errno;

@@ -407,8 +407,8 @@ static const struct fuse_lowlevel_ops ops = {
     .listxattr = op_listxattr,
 };
 
-int rt_fuse_mount(sq_image *img, const char *mountpoint, bool own_all, struct rt_fuse **out,
-		  lt_error **err)
+int rt_fuse_mount(sq_image *img, const char *mountpoint, bool own_all, bool allow_other,
+		  struct rt_fuse **out, lt_error **err)
 {
 	struct rt_fuse *f = lt_xcalloc(1, sizeof(*f));
 	f->own_all = own_all;
@@ -417,7 +417,12 @@ int rt_fuse_mount(sq_image *img, const char *mountpoint, bool own_all, struct rt
 	f->mountpoint = lt_xstrdup(mountpoint);
 	pthread_mutex_init(&f->lock, NULL);
 	pthread_key_create(&f->key, NULL);
-	char *argv[] = {"litho", "-o", "ro,fsname=litho,subtype=squashfs", NULL};
+	/* allow_other: with --fakeroot and subordinate ids the payload may become another user,
+	 * whom FUSE would otherwise refuse */
+	char *argv[] = {"litho", "-o",
+			allow_other ? "ro,fsname=litho,subtype=squashfs,allow_other"
+				    : "ro,fsname=litho,subtype=squashfs",
+			NULL};
 	struct fuse_args args = FUSE_ARGS_INIT(3, argv);
 	f->se = fuse_session_new(&args, &ops, sizeof(ops), f);
 	if (f->se == NULL) {

@@ -15,6 +15,7 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -72,6 +73,33 @@ static void block_forwarded(sigset_t *old)
 
 /* ------------------------------------------------------------------------------------------ */
 
+static void close_fds(const int *fds, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+}
+
+/* The flags of the mount at path that a remount inside a user namespace must keep (the kernel
+ * locks those of mounts that come from a more privileged namespace). */
+static unsigned long locked_flags(const char *path)
+{
+	static const struct {
+		unsigned long st, ms;
+	} keep[] = {{ST_NODEV, MS_NODEV},
+		    {ST_NOEXEC, MS_NOEXEC},
+		    {ST_NOATIME, MS_NOATIME},
+		    {ST_NODIRATIME, MS_NODIRATIME},
+		    {ST_RELATIME, MS_RELATIME}};
+	struct statvfs sv;
+	unsigned long flags = 0;
+	if (statvfs(path, &sv) == 0)
+		for (size_t i = 0; i < LT_ARRAY_SIZE(keep); i++)
+			if (sv.f_flag & keep[i].st)
+				flags |= keep[i].ms;
+	return flags;
+}
+
 static int write_proc(const char *path, const char *data, lt_error **err)
 {
 	int fd = open(path, O_WRONLY | O_CLOEXEC);
@@ -90,9 +118,15 @@ static int enter_outer_namespace(rt_ctx *c, lt_error **err)
 	if (c->root) {
 		if (unshare(CLONE_NEWNS) < 0)
 			return lt_error_set(err, errno, "creating a mount namespace");
+	} else if (c->fakeroot == RT_FAKEROOT_SUBID) {
+		if (rt_subid_unshare(c, err) < 0)
+			return -1;
 	} else {
-		if (unshare(CLONE_NEWUSER | CLONE_NEWNS) < 0)
-			return rt_explain_userns(errno, err);
+		if (unshare(CLONE_NEWUSER | CLONE_NEWNS) < 0) {
+			rt_explain_userns(errno, err);
+			return c->fakeroot ? lt_error_wrap(err, "--fakeroot needs a user namespace")
+					   : -1;
+		}
 		char map[64];
 		if (write_proc("/proc/self/setgroups", "deny", err) < 0)
 			return -1;
@@ -391,17 +425,23 @@ static void ctx_init(rt_ctx *c, const rt_options *o)
 	if (home == NULL || *home == '\0')
 		home = pw ? pw->pw_dir : "/";
 	bool contain = o->contain || o->containall;
+	/* Apptainer's --fakeroot binds the caller's home on root's, /root */
+	const char *home_inside = o->fakeroot ? "/root" : home;
 	if (o->home != NULL) {
 		const char *colon = strchr(o->home, ':');
 		c->home_src =
 		    colon ? lt_xstrndup(o->home, (size_t)(colon - o->home)) : lt_xstrdup(o->home);
 		c->home_dst = lt_xstrdup(colon ? colon + 1 : c->home_src);
-	} else if (!o->no_home) {
+	} else if (!o->no_home && !o->build_config) {
 		c->home_src = contain ? NULL : lt_xstrdup(home);
-		c->home_dst = lt_xstrdup(home);
+		c->home_dst = lt_xstrdup(home_inside);
 	} else {
-		c->home_dst = lt_xstrdup(home);
+		c->home_dst = lt_xstrdup(home_inside);
 	}
+	if (o->writable && o->writable_tmpfs)
+		lt_warn("--writable-tmpfs is ignored with --writable");
+	c->writable_tmpfs = o->writable_tmpfs && !o->writable;
+	c->idmap_ready_fd = c->idmap_go_fd = -1;
 	/* APPTAINER_BIND as Apptainer sets it: the user binds */
 	char *list = lt_xstrdup("");
 	for (size_t i = 0; i < o->n_binds; i++) {
@@ -429,6 +469,9 @@ static void ctx_free(rt_ctx *c)
 	free(c->env_file_data);
 	free(c->session);
 	free(c->image_mount);
+	free(c->newuidmap);
+	free(c->newgidmap);
+	free(c->seccomp_prog);
 }
 
 /* Ends the launcher the way the payload ended: same exit code, or death by the same
@@ -466,6 +509,15 @@ int rt_launch(const rt_options *o, int *status, lt_error **err)
 		goto out;
 	if (open_image(&c, &im, err) < 0)
 		goto out;
+	if (o->writable && !im.is_dir) {
+		lt_error_set(err, 0,
+			     "%s is a SIF image: its SquashFS is read-only; use --writable-tmpfs, "
+			     "or build a sandbox",
+			     o->image);
+		goto out;
+	}
+	if (rt_fakeroot_choose(&c, err) < 0)
+		goto out;
 	if (!im.is_dir) {
 		bool use_fuse = !o->unsquash;
 		char *reason = NULL;
@@ -487,9 +539,11 @@ int rt_launch(const rt_options *o, int *status, lt_error **err)
 		goto out;
 	}
 	if (im.is_dir) {
-		/* read-only like a SIF: a sandbox is never changed by running it */
+		/* read-only like a SIF unless --writable: a sandbox is not changed by running it */
 		if (mount(im.dir_path, c.image_mount, NULL, MS_BIND | MS_REC, NULL) < 0 ||
-		    mount(NULL, c.image_mount, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID,
+		    mount(NULL, c.image_mount, NULL,
+			  MS_REMOUNT | MS_BIND | (o->writable ? 0 : MS_RDONLY) | MS_NOSUID |
+			      locked_flags(c.image_mount),
 			  NULL) < 0) {
 			lt_error_set(err, errno, "binding the sandbox %s", c.image_path);
 			goto out;
@@ -505,7 +559,8 @@ int rt_launch(const rt_options *o, int *status, lt_error **err)
 				lt_error_free(&loop_err);
 			}
 		}
-		if (r < 0 && rt_fuse_mount(im.sq, c.image_mount, !c.root, &fuse, err) < 0)
+		if (r < 0 && rt_fuse_mount(im.sq, c.image_mount, !c.root,
+					   c.fakeroot == RT_FAKEROOT_SUBID, &fuse, err) < 0)
 			goto out;
 	}
 
@@ -515,6 +570,17 @@ int rt_launch(const rt_options *o, int *status, lt_error **err)
 		lt_error_set(err, errno, "pipe");
 		goto out;
 	}
+	/* RT_FAKEROOT_SUBID: the container process asks for its id maps on ready[] and waits
+	 * for them on go[] */
+	int ready[2] = {-1, -1}, go[2] = {-1, -1};
+	if (c.fakeroot == RT_FAKEROOT_SUBID &&
+	    (pipe2(ready, O_CLOEXEC) < 0 || pipe2(go, O_CLOEXEC) < 0)) {
+		lt_error_set(err, errno, "pipe");
+		close_fds((int[]){pipefd[0], pipefd[1], ready[0], ready[1], go[0], go[1]}, 6);
+		goto out;
+	}
+	c.idmap_ready_fd = ready[1];
+	c.idmap_go_fd = go[0];
 	prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
 	sigset_t old;
 	block_forwarded(&old);
@@ -523,17 +589,28 @@ int rt_launch(const rt_options *o, int *status, lt_error **err)
 	if (pid < 0) {
 		lt_error_set(err, errno, "fork");
 		pthread_sigmask(SIG_SETMASK, &old, NULL);
-		close(pipefd[0]);
-		close(pipefd[1]);
+		close_fds((int[]){pipefd[0], pipefd[1], ready[0], ready[1], go[0], go[1]}, 6);
 		goto out;
 	}
 	if (pid == 0) {
-		close(pipefd[0]);
+		close_fds((int[]){pipefd[0], ready[0], go[1]}, 3);
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		pthread_sigmask(SIG_SETMASK, &old, NULL);
 		rt_container_main(&c, pipefd[1]);
 	}
-	close(pipefd[1]);
+	close_fds((int[]){pipefd[1], ready[1], go[0]}, 3);
+	if (c.fakeroot == RT_FAKEROOT_SUBID) {
+		int r = rt_subid_map_child(&c, pid, ready[0], go[1], err);
+		close_fds((int[]){ready[0], go[1]}, 2);
+		if (r < 0) {
+			kill(pid, SIGKILL);
+			while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {
+			}
+			pthread_sigmask(SIG_SETMASK, &old, NULL);
+			close(pipefd[0]);
+			goto out;
+		}
+	}
 	payload_pid = pid;
 	install_forwarding();
 	pthread_sigmask(SIG_SETMASK, &old, NULL);

@@ -7,6 +7,19 @@
 
 #include "runtime.h"
 
+/* How --fakeroot gives uid 0 (fakeroot.c). */
+enum rt_fakeroot {
+	RT_FAKEROOT_NO,
+	RT_FAKEROOT_ROOT,    /* the caller is root: nothing to do */
+	RT_FAKEROOT_SUBID,   /* /etc/subuid and /etc/subgid ranges through newuidmap/newgidmap */
+	RT_FAKEROOT_SECCOMP, /* only the caller mapped, plus the seccomp filter */
+};
+
+/* A range of subordinate ids. */
+typedef struct rt_idrange {
+	unsigned long start, count;
+} rt_idrange;
+
 typedef struct rt_ctx {
 	const rt_options *o;
 	/* the caller */
@@ -32,6 +45,15 @@ typedef struct rt_ctx {
 				$TMPDIR, covered by a tmpfs in the launcher's namespace only) */
 	char *image_mount;   /* <session>/image */
 	char *env_file_data; /* contents of --env-file, read on the host */
+	bool writable_tmpfs; /* --writable-tmpfs, unless --writable overrides it */
+	/* --fakeroot */
+	enum rt_fakeroot fakeroot;
+	rt_idrange subuid, subgid;	 /* RT_FAKEROOT_SUBID */
+	char *newuidmap, *newgidmap;	 /* their paths */
+	int idmap_ready_fd, idmap_go_fd; /* the container's ends of the id map handshake */
+	void *seccomp_prog;		 /* RT_FAKEROOT_SECCOMP: BPF instructions */
+	size_t seccomp_len;		 /* in bytes */
+	const char *apt_config;		 /* APT_CONFIG inside, NULL when not provided */
 } rt_ctx;
 
 /* The container process: namespaces, mounts, pivot_root, then execve. Never returns: on a
@@ -53,11 +75,36 @@ int rt_loop_mount(int image_fd, uint64_t offset, uint64_t size, const char *targ
 /* fuse.c: the in-process FUSE server. */
 struct rt_fuse;
 struct sq_image;
-int rt_fuse_mount(struct sq_image *img, const char *mountpoint, bool own_all,
+int rt_fuse_mount(struct sq_image *img, const char *mountpoint, bool own_all, bool allow_other,
 		  struct rt_fuse **out, lt_error **err);
 int rt_fuse_serve(struct rt_fuse *f);
 void rt_fuse_stop(struct rt_fuse *f);
 void rt_fuse_free(struct rt_fuse *f);
+
+/* fakeroot.c */
+extern const char rt_apt_config[];	/* the file's contents */
+extern const char rt_apt_config_path[]; /* where it is inside */
+/* Decides c->fakeroot for the caller (and builds the seccomp filter when it is needed). */
+int rt_fakeroot_choose(rt_ctx *c, lt_error **err);
+/* The first range of `user` (by name or uid `id`) in a subuid/subgid file's text: 1 when found,
+ * 0 when not. rt_subid_read reads the file (a missing file has no ranges; -1 on read errors). */
+int rt_subid_find(const char *data, const char *user, unsigned long id, rt_idrange *out);
+int rt_subid_read(const char *path, const char *user, unsigned long id, rt_idrange *out,
+		  lt_error **err);
+/* uid_map/gid_map text: the launcher's namespace ("0 own 1" and "1 start count" with a range)
+ * and the container's nested one (the launcher's ids one to one). */
+char *rt_idmap_text(unsigned long own, const rt_idrange *sub);
+char *rt_idmap_inner_text(const rt_idrange *sub);
+/* RT_FAKEROOT_SUBID: unshare(CLONE_NEWUSER | CLONE_NEWNS) for the launcher, whose maps a helper
+ * left in the host's namespace writes with newuidmap/newgidmap. */
+int rt_subid_unshare(rt_ctx *c, lt_error **err);
+/* The launcher's side of the container's handshake: waits until the child has its namespace,
+ * writes its maps, lets it go on. 0 without writing when the child died first. */
+int rt_subid_map_child(const rt_ctx *c, pid_t pid, int ready_fd, int go_fd, lt_error **err);
+/* The seccomp filter as a BPF program (malloc'ed), and its installation (after
+ * PR_SET_NO_NEW_PRIVS; -1 with errno). */
+int rt_seccomp_build(void **prog, size_t *len, lt_error **err);
+int rt_seccomp_apply(const void *prog, size_t len);
 
 /* Environment and action (env.c, action.c). Called inside the container after pivot_root,
  * with the working directory set: fills the path, argv and envp for execve. */
