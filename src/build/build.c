@@ -9,7 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "build_internal.h"
+#include "def_build.h"
 #include "sif.h"
 
 const char *build_strip_transport(const char *ref, const char **agent)
@@ -51,7 +51,7 @@ static const char *partition_arch(const build_ctx *c)
 }
 
 /* Writes the SIF into fd (a fresh temporary file). */
-static int write_sif(build_ctx *c, const meta_image *meta, int fd, lt_error **err)
+int build_write_sif(build_ctx *c, const meta_image *meta, int fd, lt_error **err)
 {
 	const build_opts *o = c->opts;
 	int64_t sif_time = o->deterministic ? SIF_ZERO_TIME : o->build_time;
@@ -191,7 +191,7 @@ int build_assemble_sif(build_ctx *c, meta_source *ms, lt_atomic_file *af, lt_err
 	int rc = -1;
 	if (meta_for_image(ms, &meta, err) < 0 || build_prepare_meta(c, &meta, err) < 0)
 		goto out;
-	rc = write_sif(c, &meta, af->fd, err);
+	rc = build_write_sif(c, &meta, af->fd, err);
 out:
 	meta_image_free(&meta);
 	return rc;
@@ -222,6 +222,15 @@ int build_sif(const build_opts *o, build_report *report, lt_error **err)
 	if (report == NULL)
 		report = &dummy;
 	memset(report, 0, sizeof(*report));
+	if (sq_check_options(&o->squash, err) < 0)
+		return -1;
+	if (build_is_def_file(o->source)) {
+		if (build_from_def(o, report, err) < 0)
+			return lt_error_wrap(err, "building %s from %s", o->output, o->source);
+		return 0;
+	}
+	if (o->update)
+		return lt_error_set(err, 0, "--update needs a definition file, not %s", o->source);
 	struct stat st;
 	if (!o->force && lstat(o->output, &st) == 0)
 		return lt_error_set(err, 0, "%s already exists (use --force to overwrite it)",

@@ -50,6 +50,9 @@ int build_sandbox_metadata(build_ctx *c, meta_image *m, lt_error **err);
 
 /* Puts the metadata entries into the tree (parents are resolved inside the tree). */
 int build_insert_meta(build_ctx *c, const meta_image *m, lt_error **err);
+/* A small file of the tree (metadata or a host file; symlinks followed inside the tree) as a
+ * new string; "" for bytes that are in a layer; NULL when missing or not a regular file. */
+char *build_tree_file(build_ctx *c, const char *path, lt_error **err);
 /* Feeds the files whose bytes the tree holds (metadata) or a host path names. */
 int build_feed_local(build_ctx *c, const build_sink *sink, lt_error **err);
 
@@ -75,10 +78,19 @@ int build_prepare_meta(build_ctx *c, meta_image *meta, lt_error **err);
 /* Metadata, tree and SIF into af (a fresh temporary file). */
 int build_assemble_sif(build_ctx *c, meta_source *ms, lt_atomic_file *af, lt_error **err);
 void build_ctx_free(build_ctx *c);
+/* The SIF (Def.FILE, JSON objects, SquashFS of the tree) into fd, a fresh temporary file. */
+int build_write_sif(build_ctx *c, const meta_image *meta, int fd, lt_error **err);
+
+/* pull.c: copies a file to `to` (atomically) or into an open file, with reflinks where the
+ * filesystem has them. */
+int build_copy_file(const char *from, const char *to, lt_error **err);
+int build_copy_into(const char *from, int out_fd, lt_error **err);
 
 /* sandbox.c */
 /* The tree into the empty directory dest. */
 int build_write_sandbox(build_ctx *c, const char *dest, lt_error **err);
+/* True when path is a definition file: a regular file that is not a SIF. */
+bool build_is_def_file(const char *path);
 /* True when path is a SIF file (by its magic). */
 bool build_is_sif_file(const char *path);
 /* A SIF's primary SquashFS partition extracted into the empty directory dest. */

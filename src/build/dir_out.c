@@ -21,7 +21,7 @@
 struct build_dir_writer {
 	build_ctx *c;
 	char *dest;
-	bool root; /* owners and device nodes can be set */
+	bool root;	/* owners and device nodes can be set */
 	lt_node **dirs; /* in pre-order; finished in reverse */
 	size_t n_dirs, cap_dirs;
 	char **paths; /* first path of each regular file inode (inode->writer_data) */

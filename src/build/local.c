@@ -167,7 +167,7 @@ int build_feed_local(build_ctx *c, const build_sink *w, lt_error **err)
 
 /* Reads a small file of the tree (metadata or a host file) into a new string; NULL when the
  * path is missing or not a regular file. Symlinks inside the tree are followed. */
-static char *tree_file(build_ctx *c, const char *path, lt_error **err)
+char *build_tree_file(build_ctx *c, const char *path, lt_error **err)
 {
 	lt_node *n = lt_tree_lookup(c->tree, path);
 	for (int hops = 0; n != NULL && n->inode->type == LT_FT_SYMLINK && hops < 40; hops++) {
@@ -205,7 +205,7 @@ int build_sandbox_metadata(build_ctx *c, meta_image *m, lt_error **err)
 	char *t[LT_ARRAY_SIZE(texts)] = {0};
 	for (size_t i = 0; i < LT_ARRAY_SIZE(texts); i++) {
 		lt_error *e = NULL;
-		t[i] = tree_file(c, texts[i], &e);
+		t[i] = build_tree_file(c, texts[i], &e);
 		if (e != NULL) {
 			lt_warn("%s", e->message);
 			lt_error_free(&e);
@@ -234,7 +234,7 @@ int build_sandbox_metadata(build_ctx *c, meta_image *m, lt_error **err)
 			if (!docker && !environ)
 				continue;
 			char *rel = lt_strdup_printf(".singularity.d/env/%s", e->name);
-			char *data = tree_file(c, rel, NULL);
+			char *data = build_tree_file(c, rel, NULL);
 			free(rel);
 			if (data == NULL)
 				continue;

@@ -8,9 +8,22 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "build.h"
+#include "build_internal.h"
 
-static int copy_to_output(const char *from, const char *to, lt_error **err)
+/* Copies into an open file (a reflink where the filesystem can). */
+int build_copy_into(const char *from, int out_fd, lt_error **err)
+{
+	int in = open(from, O_RDONLY | O_CLOEXEC);
+	if (in < 0)
+		return lt_error_set(err, errno, "opening %s", from);
+	struct stat st;
+	int rc = fstat(in, &st) < 0 ? lt_error_set(err, errno, "%s", from)
+				    : lt_copy_range_to_fd(in, 0, st.st_size, out_fd, from, err);
+	close(in);
+	return rc;
+}
+
+int build_copy_file(const char *from, const char *to, lt_error **err)
 {
 	int in = open(from, O_RDONLY | O_CLOEXEC);
 	if (in < 0)
@@ -52,7 +65,7 @@ int build_pull(const build_opts *o, build_report *report, bool *from_cache, lt_e
 	if (build_cached(o, &cached, &built, report, err) < 0)
 		return -1;
 	*from_cache = !built;
-	int rc = copy_to_output(cached, o->output, err);
+	int rc = build_copy_file(cached, o->output, err);
 	if (rc < 0)
 		lt_error_wrap(err, "writing %s", o->output);
 	free(cached);

@@ -38,6 +38,13 @@ bool build_is_sif_file(const char *path)
 	return sif;
 }
 
+bool build_is_def_file(const char *path)
+{
+	struct stat st;
+	return !img_is_reference(path) && stat(path, &st) == 0 && S_ISREG(st.st_mode) &&
+	       !build_is_sif_file(path);
+}
+
 /* A SIF's primary SquashFS partition extracted into the empty directory `dest`. */
 int build_extract_sif(const char *sif_path, const char *dest, lt_error **err)
 {
@@ -108,7 +115,8 @@ int build_sandbox(const build_opts *o, build_report *report, lt_error **err)
 		ms.build_time = resolved.build_time;
 		meta_image meta;
 		memset(&meta, 0, sizeof(meta));
-		if (meta_for_image(&ms, &meta, err) == 0 && build_prepare_meta(&c, &meta, err) == 0 &&
+		if (meta_for_image(&ms, &meta, err) == 0 &&
+		    build_prepare_meta(&c, &meta, err) == 0 &&
 		    build_write_sandbox(&c, tmp, err) == 0)
 			rc = 0;
 		meta_image_free(&meta);
@@ -121,4 +129,3 @@ int build_sandbox(const build_opts *o, build_report *report, lt_error **err)
 	build_ctx_free(&c);
 	return rc;
 }
-

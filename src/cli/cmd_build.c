@@ -17,13 +17,26 @@ static const char build_usage[] =
     "  oci:DIR[:TAG|@DIGEST]            OCI image layout\n"
     "  oci-archive:FILE[:TAG]           OCI image layout in a tar file\n"
     "  docker-archive:FILE[:NAME:TAG]   `docker save` output (plain or compressed)\n"
+    "  FILE.def                         a definition file (Apptainer's format)\n"
     "  DIR                              a sandbox (root file system) directory\n"
     "  FILE.sif                         a SIF image (with --sandbox)\n"
     "\n"
     "Options:\n"
     "  -F, --force                overwrite OUT.sif if it exists\n"
-    "  -s, --sandbox              write a directory (a sandbox) instead of a SIF\n" CLI_CONVERT_USAGE
-	CLI_REGISTRY_USAGE;
+    "  -s, --sandbox              write a directory (a sandbox) instead of a SIF\n"
+    "\n"
+    "Definition files:\n"
+    "      --build-arg K=V        value for {{ K }} (repeatable)\n"
+    "      --build-arg-file FILE  K=V lines\n"
+    "      --warn-unused-build-args  warn instead of failing on unused build args\n"
+    "  -T, --notest               skip %test\n"
+    "      --section A[,B]        run only these sections (setup, files, post, environment,\n"
+    "                             runscript, startscript, test, labels, help; none)\n"
+    "  -u, --update               build into an existing sandbox (skips the bootstrap)\n"
+    "      --fix-perms            give the owner rwX on everything in the output\n"
+    "  -B, --bind SRC[:DST[:ro]]  bind a host path for %post and %test (repeatable)\n"
+    "\n"
+    "Image options:\n" CLI_CONVERT_USAGE CLI_REGISTRY_USAGE;
 
 double cli_now(void)
 {
@@ -38,17 +51,26 @@ void cli_report_build(const build_opts *o, const build_report *rep, bool from_ca
 	if (img_is_oras_reference(o->source))
 		lt_info("Downloaded %s from %s, %.2f s", o->output, o->source, secs);
 	else if (from_cache)
-		lt_info("Copied %s from the cache (%s), %.2f s", o->output, o->source, secs);
+		lt_info("Copied %s from the cache (%s unchanged), %.2f s", o->output, o->source,
+			secs);
 	else if (o->sandbox)
 		lt_info("Created the sandbox %s from %s, %.2f s", o->output, o->source, secs);
+	else if (rep->stages > 0)
+		lt_info(
+		    "Created %s from %s: %zu stage(s), %.1f MiB of files, SquashFS %.1f MiB "
+		    "(%s), %.2f s",
+		    o->output, o->source, rep->stages, (double)rep->file_bytes / 1048576.0,
+		    (double)rep->image_bytes / 1048576.0,
+		    sq_compressor_name(o->squash.compressor ? o->squash.compressor : SQ_COMP_ZSTD),
+		    secs);
 	else
-		lt_info("Created %s from %s: %zu layer(s), %.1f MiB of files, SquashFS %.1f MiB "
-			"(%s), %.2f s",
-			o->output, o->source, rep->layers, (double)rep->file_bytes / 1048576.0,
-			(double)rep->image_bytes / 1048576.0,
-			sq_compressor_name(o->squash.compressor ? o->squash.compressor
-								: SQ_COMP_ZSTD),
-			secs);
+		lt_info(
+		    "Created %s from %s: %zu layer(s), %.1f MiB of files, SquashFS %.1f MiB "
+		    "(%s), %.2f s",
+		    o->output, o->source, rep->layers, (double)rep->file_bytes / 1048576.0,
+		    (double)rep->image_bytes / 1048576.0,
+		    sq_compressor_name(o->squash.compressor ? o->squash.compressor : SQ_COMP_ZSTD),
+		    secs);
 }
 
 int cmd_build(int argc, char **argv, lt_error **err)
@@ -56,6 +78,14 @@ int cmd_build(int argc, char **argv, lt_error **err)
 	static const struct option opts[] = {
 	    {"force", no_argument, NULL, 'F'},
 	    {"sandbox", no_argument, NULL, 's'},
+	    {"build-arg", required_argument, NULL, 'A'},
+	    {"build-arg-file", required_argument, NULL, 'a'},
+	    {"warn-unused-build-args", no_argument, NULL, 'W'},
+	    {"notest", no_argument, NULL, 'T'},
+	    {"section", required_argument, NULL, 'S'},
+	    {"update", no_argument, NULL, 'u'},
+	    {"fix-perms", no_argument, NULL, 'P'},
+	    {"bind", required_argument, NULL, 'B'},
 	    {"help", no_argument, NULL, 'h'},
 	    CLI_CONVERT_OPTIONS,
 	    CLI_REGISTRY_OPTIONS,
@@ -63,9 +93,11 @@ int cmd_build(int argc, char **argv, lt_error **err)
 	};
 	build_opts o = {.deterministic = cli_reproducible()};
 	cli_registry_defaults(&o.registry);
+	const char **build_args = NULL, **binds = NULL;
+	size_t n_args = 0, n_binds = 0;
 	int c, rc = CLI_USAGE;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "Fsj:h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "FsTuB:j:h", opts, NULL)) != -1) {
 		int r = cli_common_option(c, optarg, &o, &o.registry, err);
 		if (r < 0)
 			goto out;
@@ -77,6 +109,37 @@ int cmd_build(int argc, char **argv, lt_error **err)
 			break;
 		case 's':
 			o.sandbox = true;
+			break;
+		case 'A':
+			if (strchr(optarg, '=') == NULL) {
+				rc = cli_usage_error(err, NULL, "--build-arg '%s': expected K=V",
+						     optarg);
+				goto out;
+			}
+			build_args = lt_xrealloc(build_args, (n_args + 1) * sizeof(*build_args));
+			build_args[n_args++] = optarg;
+			break;
+		case 'a':
+			o.build_arg_file = optarg;
+			break;
+		case 'W':
+			o.warn_unused_build_args = true;
+			break;
+		case 'T':
+			o.notest = true;
+			break;
+		case 'S':
+			o.sections = optarg;
+			break;
+		case 'u':
+			o.update = true;
+			break;
+		case 'P':
+			o.fix_perms = true;
+			break;
+		case 'B':
+			binds = lt_xrealloc(binds, (n_binds + 1) * sizeof(*binds));
+			binds[n_binds++] = optarg;
 			break;
 		case 'h':
 			fputs(build_usage, stdout);
@@ -93,6 +156,10 @@ int cmd_build(int argc, char **argv, lt_error **err)
 	}
 	o.output = argv[optind];
 	o.source = argv[optind + 1];
+	o.build_args = build_args;
+	o.n_build_args = n_args;
+	o.binds = binds;
+	o.n_binds = n_binds;
 	o.build_time = cli_build_time();
 	if (o.deterministic && !cli_reproducible())
 		o.build_time = -1; /* derived from the image by the build */
@@ -103,8 +170,10 @@ int cmd_build(int argc, char **argv, lt_error **err)
 		rc = CLI_FAILED;
 		goto out;
 	}
-	cli_report_build(&o, &rep, false, t0);
+	cli_report_build(&o, &rep, rep.from_cache, t0);
 	rc = CLI_OK;
 out:
+	free(build_args);
+	free(binds);
 	return rc;
 }

@@ -16,8 +16,8 @@ static const char pull_usage[] =
     "Options:\n"
     "  -F, --force                overwrite OUT.sif if it exists\n"
     "      --name NAME            the output file name (instead of OUT.sif)\n"
-    "      --dir DIR              folder for the output (also APPTAINER_PULLDIR)\n" CLI_CONVERT_USAGE
-	CLI_REGISTRY_USAGE;
+    "      --dir DIR              folder for the output (also "
+    "APPTAINER_PULLDIR)\n" CLI_CONVERT_USAGE CLI_REGISTRY_USAGE;
 
 int cmd_pull(int argc, char **argv, lt_error **err)
 {
@@ -119,7 +119,8 @@ static const char push_usage[] =
     "`apptainer pull`).\n"
     "\n"
     "Options:\n"
-    "      --annotation KEY=VALUE add an annotation to the manifest (repeatable)\n" CLI_REGISTRY_USAGE;
+    "      --annotation KEY=VALUE add an annotation to the manifest "
+    "(repeatable)\n" CLI_REGISTRY_USAGE;
 
 int cmd_push(int argc, char **argv, lt_error **err)
 {
@@ -145,7 +146,8 @@ int cmd_push(int argc, char **argv, lt_error **err)
 		switch (c) {
 		case 'a':
 			if (strchr(optarg, '=') == NULL || optarg[0] == '=') {
-				lt_error_set(err, 0, "--annotation '%s': expected KEY=VALUE", optarg);
+				lt_error_set(err, 0, "--annotation '%s': expected KEY=VALUE",
+					     optarg);
 				goto out;
 			}
 			annotations =

@@ -105,8 +105,9 @@ static int registry_login(int argc, char **argv, lt_error **err)
 		goto out;
 	}
 	if (from_stdin && pass != NULL) {
-		rc = cli_usage_error(err, NULL, "registry login: --password and --password-stdin "
-						"exclude each other");
+		rc = cli_usage_error(err, NULL,
+				     "registry login: --password and --password-stdin "
+				     "exclude each other");
 		goto out;
 	}
 	rc = CLI_FAILED;
@@ -267,9 +268,12 @@ static bool confirm(const char *dir)
 int cmd_cache(int argc, char **argv, lt_error **err)
 {
 	static const struct option opts[] = {
-	    {"type", required_argument, NULL, 'T'}, {"verbose", no_argument, NULL, 'v'},
-	    {"days", required_argument, NULL, 'D'}, {"dry-run", no_argument, NULL, 'n'},
-	    {"force", no_argument, NULL, 'f'},	    {"help", no_argument, NULL, 'h'},
+	    {"type", required_argument, NULL, 'T'},
+	    {"verbose", no_argument, NULL, 'v'},
+	    {"days", required_argument, NULL, 'D'},
+	    {"dry-run", no_argument, NULL, 'n'},
+	    {"force", no_argument, NULL, 'f'},
+	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
 	const char *sub = argc > 1 ? argv[1] : NULL;

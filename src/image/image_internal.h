@@ -352,6 +352,8 @@ void reg_resp_clear(reg_resp *r);
 /* Formats "registry HOST: WHAT: HTTP 404 (MANIFEST_UNKNOWN: manifest unknown)" from a
  * response; returns -1. */
 int reg_http_error(const reg_client *c, const char *what, const reg_resp *r, lt_error **err);
+/* libcurl's global initialisation, once per process; false when it failed. */
+bool reg_curl_ready(void);
 /* The first error code of the registry's JSON error body ("MANIFEST_UNKNOWN"), or NULL; and
  * its message. New strings. */
 char *reg_error_code(const reg_resp *r, char **message);

@@ -31,6 +31,12 @@ static void curl_init_once(void)
 	curl_ok = curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK;
 }
 
+bool reg_curl_ready(void)
+{
+	pthread_once(&curl_once, curl_init_once);
+	return curl_ok;
+}
+
 int64_t reg_env_int(const char *name, int64_t def, int64_t min, int64_t max)
 {
 	const char *v = getenv(name);

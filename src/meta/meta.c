@@ -14,30 +14,6 @@
 
 #include "meta_internal.h"
 
-/* GOARCH of this build of litho: Apptainer's org.label-schema.build-arch is runtime.GOARCH of
- * the builder; it is only used when the caller does not name the image's architecture. */
-#if defined(__x86_64__)
-#define META_HOST_GOARCH "amd64"
-#elif defined(__aarch64__)
-#define META_HOST_GOARCH "arm64"
-#elif defined(__i386__)
-#define META_HOST_GOARCH "386"
-#elif defined(__arm__)
-#define META_HOST_GOARCH "arm"
-#elif defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)
-#define META_HOST_GOARCH "ppc64le"
-#elif defined(__powerpc64__)
-#define META_HOST_GOARCH "ppc64"
-#elif defined(__s390x__)
-#define META_HOST_GOARCH "s390x"
-#elif defined(__riscv) && __riscv_xlen == 64
-#define META_HOST_GOARCH "riscv64"
-#elif defined(__loongarch64)
-#define META_HOST_GOARCH "loong64"
-#else
-#define META_HOST_GOARCH "unknown"
-#endif
-
 #define ENV_DOCKER  "/.singularity.d/env/10-docker2singularity.sh"
 #define ENV_ENVIRON "/.singularity.d/env/90-environment.sh"
 
@@ -87,7 +63,7 @@ static void set_label(json_t *labels, const char *key, const char *value)
 
 const char *meta_build_arch(const char *arch)
 {
-	return arch != NULL && arch[0] != '\0' ? arch : META_HOST_GOARCH;
+	return arch != NULL && arch[0] != '\0' ? arch : lt_host_goarch();
 }
 
 void meta_set_build_labels(json_t *labels, int64_t build_time, const char *arch)

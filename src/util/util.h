@@ -80,6 +80,10 @@ void lt_debug(const char *fmt, ...) LT_PRINTF(1, 2);
 char *lt_strdup_printf(const char *fmt, ...) LT_PRINTF(1, 2);
 bool lt_str_has_prefix(const char *s, const char *prefix);
 bool lt_str_has_suffix(const char *s, const char *suffix);
+/* The GOARCH name of the machine litho was built for ("amd64", "arm64" ...). */
+const char *lt_host_goarch(void);
+/* The executable `name` found in $PATH (or name itself when it holds a '/'), or NULL. */
+char *lt_which(const char *name);
 /* Parses a whole decimal (or 0x hex) integer within [min, max]; -1 with an error naming `what`
  * when s is empty, has trailing characters or is out of range. */
 int lt_parse_int64(const char *s, int64_t min, int64_t max, const char *what, int64_t *out,
