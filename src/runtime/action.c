@@ -348,6 +348,10 @@ int rt_exec_prepare(rt_ctx *c, char **path, char ***argv, char ***envp, lt_error
 	rt_env env, inject;
 	if (rt_env_build(c, command, &env, &inject, err) < 0)
 		return -1;
+	/* like a variable of the caller's: --env and the image's scripts can replace it */
+	if (c->apt_config != NULL && rt_env_get(&inject, "APT_CONFIG") == NULL &&
+	    rt_env_get(&env, "APT_CONFIG") == NULL)
+		rt_env_set(&env, "APT_CONFIG", c->apt_config);
 	int rc;
 	if (has_sh()) {
 		rc = prepare_sh(c, command, &env, &inject, path, argv, envp);

@@ -686,19 +686,6 @@ static void enter_cwd(cont *k)
 	c->container_cwd = lt_xstrdup(getcwd(buf, sizeof(buf)) ? buf : "/");
 }
 
-/* Adds NAME=VALUE to envp unless NAME is set (by the caller, or by the image). */
-static char **add_default_env(char **envp, const char *name, const char *value)
-{
-	size_t n = 0, nl = strlen(name);
-	for (; envp[n] != NULL; n++)
-		if (strncmp(envp[n], name, nl) == 0 && envp[n][nl] == '=')
-			return envp;
-	envp = lt_xrealloc(envp, (n + 2) * sizeof(char *));
-	envp[n] = lt_strdup_printf("%s=%s", name, value);
-	envp[n + 1] = NULL;
-	return envp;
-}
-
 static double now_ms(void)
 {
 	struct timespec t;
@@ -733,8 +720,6 @@ _Noreturn void rt_container_main(rt_ctx *c, int error_fd)
 		die(&k, 0, "%s", err->message);
 	if (path == NULL)
 		_exit(0); /* nothing to run: `test` without a test script */
-	if (c->apt_config != NULL)
-		envp = add_default_env(envp, "APT_CONFIG", c->apt_config);
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 		die(&k, errno, "PR_SET_NO_NEW_PRIVS");
 	/* last: the filter would fake the failures of the setup above too */

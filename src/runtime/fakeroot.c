@@ -377,7 +377,8 @@ int rt_subid_unshare(rt_ctx *c, lt_error **err)
 	close(out[1]);
 	int rc = 0;
 	if (unshare(CLONE_NEWUSER | CLONE_NEWNS) < 0) {
-		rc = rt_explain_userns(errno, err);
+		rt_explain_userns(errno, err);
+		rc = lt_error_wrap(err, "--fakeroot needs a user namespace");
 	} else if (write(go[1], "m", 1) != 1) {
 		rc = lt_error_set(err, errno, "starting newuidmap");
 	}
