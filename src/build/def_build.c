@@ -316,7 +316,7 @@ static int build_fast(def_ctx *d, const char *output, lt_error **err)
 	if (inserted < 0 || build_sandbox_metadata(&c, &meta, err) < 0 ||
 	    lt_atomic_open(&af, output, 0755, err) < 0)
 		goto out;
-	if (build_write_sif(&c, &meta, af.fd, err) < 0 || def_run_test(d, s, af.path, err) < 0) {
+	if (build_write_sif(&c, &meta, af.fd, err) < 0 || def_run_test(d, s, af.tmp_path, err) < 0) {
 		lt_atomic_abort(&af);
 		goto out;
 	}

@@ -22,6 +22,14 @@ typedef struct cli_command {
 	const char *summary;
 } cli_command;
 
+/* Restarts getopt for a command's own arguments. optind = 0 (not 1) makes glibc forget the
+ * '+' (stop at the first operand) of main's option string, so that commands may take options
+ * after their operands, like Apptainer's. */
+static inline void cli_getopt_reset(void)
+{
+	optind = 0;
+}
+
 /* Prints the usage text of a command family and returns CLI_USAGE with err set. */
 int cli_usage_error(lt_error **err, const char *usage, const char *fmt, ...) LT_PRINTF(3, 4);
 /* Parses an unsigned 32-bit number named `what`. */

@@ -96,7 +96,7 @@ int cmd_build(int argc, char **argv, lt_error **err)
 	const char **build_args = NULL, **binds = NULL;
 	size_t n_args = 0, n_binds = 0;
 	int c, rc = CLI_USAGE;
-	optind = 1;
+	cli_getopt_reset();
 	while ((c = getopt_long(argc, argv, "FsTuB:j:h", opts, NULL)) != -1) {
 		int r = cli_common_option(c, optarg, &o, &o.registry, err);
 		if (r < 0)

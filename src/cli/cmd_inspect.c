@@ -48,7 +48,7 @@ int cmd_inspect(int argc, char **argv, lt_error **err)
 	};
 	rt_inspect_opts o = {0};
 	int c;
-	optind = 1;
+	cli_getopt_reset();
 	while ((c = getopt_long(argc, argv, "ldrsteHjh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'l':
@@ -107,7 +107,7 @@ int cmd_run_help(int argc, char **argv, lt_error **err)
 	};
 	const char *app = NULL;
 	int c;
-	optind = 1;
+	cli_getopt_reset();
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'a':

@@ -41,7 +41,7 @@ int cmd_pull(int argc, char **argv, lt_error **err)
 		dir = getenv("SINGULARITY_PULLDIR");
 	char *output = NULL;
 	int c, rc = CLI_USAGE;
-	optind = 1;
+	cli_getopt_reset();
 	while ((c = getopt_long(argc, argv, "Fj:h", opts, NULL)) != -1) {
 		int r = cli_common_option(c, optarg, &o, &o.registry, err);
 		if (r < 0)
@@ -136,7 +136,7 @@ int cmd_push(int argc, char **argv, lt_error **err)
 	const char **annotations = NULL;
 	size_t n_annotations = 0;
 	int c, rc = CLI_USAGE;
-	optind = 1;
+	cli_getopt_reset();
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		int r = cli_common_option(c, optarg, NULL, &o.registry, err);
 		if (r < 0)

@@ -71,7 +71,7 @@ static int registry_login(int argc, char **argv, lt_error **err)
 	bool from_stdin = false, verify = true;
 	char *asked_user = NULL, *asked_pass = NULL;
 	int c, rc = CLI_USAGE;
-	optind = 1;
+	cli_getopt_reset();
 	while ((c = getopt_long(argc, argv, "u:p:h", opts, NULL)) != -1) {
 		int r = cli_common_option(c, optarg, NULL, &ro, err);
 		if (r < 0)
@@ -288,7 +288,7 @@ int cmd_cache(int argc, char **argv, lt_error **err)
 	bool verbose = false, force = false;
 	img_cache_clean_opts co = {0};
 	int c;
-	optind = 1;
+	cli_getopt_reset();
 	argc--, argv++;
 	while ((c = getopt_long(argc, argv, list ? "T:vh" : "T:D:nfh", opts, NULL)) != -1) {
 		int64_t v = 0;

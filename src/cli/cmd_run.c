@@ -135,7 +135,7 @@ int cmd_action(int argc, char **argv, lt_error **err)
 	if (size_env && parse_size(size_env, &o.tmpfs_size, err) < 0)
 		goto out;
 
-	optind = 1;
+	cli_getopt_reset();
 	/* '+': options end at the image (its arguments belong to the payload) */
 	while ((c = getopt_long(argc, argv, "+B:H:cCes:wfh", opts, NULL)) != -1) {
 		int r = cli_common_option(c, optarg, NULL, &image_build.registry, err);

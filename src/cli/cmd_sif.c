@@ -88,7 +88,7 @@ static int sif_new(int argc, char **argv, lt_error **err)
 	};
 	sif_create_opts co = {.time = cli_sif_time(), .deterministic = cli_reproducible()};
 	int c;
-	optind = 1;
+	cli_getopt_reset();
 	while ((c = getopt_long_only(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {
 		case 'n':
@@ -192,7 +192,7 @@ static int sif_add(int argc, char **argv, lt_error **err)
 	bool have_fs = false, have_pt = false, have_hash = false;
 	const char *arch = NULL;
 	int c;
-	optind = 1;
+	cli_getopt_reset();
 	while ((c = getopt_long_only(argc, argv, "", opts, NULL)) != -1) {
 		int r = 0;
 		switch (c) {
@@ -356,7 +356,7 @@ static int sif_simple(const char *name, int argc, char **argv, bool takes_id, bo
 	struct id_args a = {0};
 	bool is_del = strcmp(name, "del") == 0;
 	int c;
-	optind = 1;
+	cli_getopt_reset();
 	while ((c = getopt_long_only(argc, argv, "", is_del ? del_opts : no_opts, NULL)) != -1) {
 		if (c == 'z')
 			a.flags |= SIF_DELETE_ZERO;
