@@ -54,7 +54,10 @@ typedef struct rt_options {
 	const char *shell; /* --shell for `shell` */
 
 	/* -w/--writable: a sandbox directory is mounted read-write (SIF images are refused with an
-	 * error; --writable-tmpfs is the way to write to those). */
+	 * error; --writable-tmpfs is the way to write to those). Mount points the image lacks are
+	 * made in it only for what every root filesystem has (/proc, /tmp ...) and for -B
+	 * destinations; the home and working directories and the host files bound by default are
+	 * then left out. */
 	bool writable;
 	/* -f/--fakeroot: uid and gid 0 inside. As root: real root (no user namespace). As a user:
 	 * a root-mapped user namespace; the user's /etc/subuid and /etc/subgid ranges are mapped
@@ -63,8 +66,10 @@ typedef struct rt_options {
 	 * succeed without effect (runtime.md §6), so that package managers work. */
 	bool fakeroot;
 	/* Apptainer's --build-config, what a def-file build runs %post and %test with: no home,
-	 * no current directory, no /tmp or /var/tmp from the host, no binds from the environment;
-	 * the host's /etc/resolv.conf and /etc/hosts are bound. */
+	 * no current directory, /tmp and /var/tmp private to the run instead of the host's, no
+	 * default binds (/etc/localtime); session copies of the host's /etc/resolv.conf and
+	 * /etc/hosts are bound (made in a --writable image when it lacks them, as Apptainer's
+	 * build skeleton has them). */
 	bool build_config;
 } rt_options;
 
