@@ -203,15 +203,20 @@ int build_oci_merge(build_ctx *c, lt_error **err)
 	pthread_mutex_destroy(&p.lock);
 	pthread_cond_destroy(&p.cond);
 	c->report->layers = n;
-	if (rc < 0)
-		return -1;
+	return rc < 0 ? -1 : 0;
+}
 
+/* What pass 2 reads of each layer, from the finished tree: only once the metadata is in, since
+ * it replaces some files of the image (an /etc/resolv.conf a layer brought becomes empty) and
+ * their inodes go away. */
+static void collect_all_wants(build_ctx *c)
+{
+	size_t n = c->image->n_layers;
 	c->wants = lt_xcalloc(n ? n : 1, sizeof(*c->wants));
 	c->n_wants = lt_xcalloc(n ? n : 1, sizeof(*c->n_wants));
 	lt_tree_walk(c->tree, collect_wants, c);
 	for (size_t i = 0; i < n; i++)
 		qsort(c->wants[i], c->n_wants[i], sizeof(build_want), compare_wants);
-	return 0;
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -291,6 +296,8 @@ static int feed_layer(build_ctx *c, size_t i, const build_sink *w, lt_error **er
  * decompression of its beginning for every layer stored out of order). */
 int build_oci_feed(build_ctx *c, const build_sink *w, lt_error **err)
 {
+	if (c->wants == NULL)
+		collect_all_wants(c);
 	size_t n = c->image->n_layers;
 	int rc = 0;
 	for (size_t i = 0; i < n && rc == 0; i++) {

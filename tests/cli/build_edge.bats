@@ -343,3 +343,27 @@ need_build() {
 	[[ $status -eq 1 ]]
 	assert_layer_digest_in_message "$output" "$(layer_digest "$E" err-bare-wh 2)"
 }
+
+@test "an image's own /etc/resolv.conf and /etc/hosts (hard linked too) become empty files" {
+	require_root
+	require_cmd umoci
+	local L=$BATS_TEST_TMPDIR/layout B=$BATS_TEST_TMPDIR/bundle
+	umoci init --layout "$L"
+	umoci new --image "$L:x"
+	umoci unpack --image "$L:x" "$B" >/dev/null
+	mkdir -p "$B/rootfs/etc"
+	echo "nameserver 192.0.2.1" >"$B/rootfs/etc/resolv.conf"
+	echo "192.0.2.2 host" >"$B/rootfs/etc/hosts"
+	ln "$B/rootfs/etc/resolv.conf" "$B/rootfs/etc/resolv.keep"
+	echo data >"$B/rootfs/etc/after"
+	umoci repack --image "$L:x" "$B" >/dev/null
+	litho_build out.sif "oci:$L:x"
+	extract_sif out.sif x
+	[[ -f x/etc/resolv.conf && ! -s x/etc/resolv.conf ]]
+	[[ -f x/etc/hosts && ! -s x/etc/hosts ]]
+	# the other name of the file keeps its bytes; the files after it are read in order
+	[[ $(cat x/etc/resolv.keep) == "nameserver 192.0.2.1" ]]
+	[[ $(cat x/etc/after) == data ]]
+	litho_build --sandbox sb "oci:$L:x"
+	[[ ! -s sb/etc/resolv.conf && $(cat sb/etc/resolv.keep) == "nameserver 192.0.2.1" ]]
+}
