@@ -173,12 +173,17 @@ static int build_filter(scmp_filter_ctx f, lt_error **err)
 	/* 32-bit programs get the same treatment; failing to add an architecture only means
 	 * their calls pass through unfiltered, as for any unknown architecture. */
 	uint32_t native = seccomp_arch_native();
+	uint32_t extra[2] = {0, 0};
 	if (native == SCMP_ARCH_X86_64) {
-		seccomp_arch_add(f, SCMP_ARCH_X86);
-		seccomp_arch_add(f, SCMP_ARCH_X32);
+		extra[0] = SCMP_ARCH_X86;
+		extra[1] = SCMP_ARCH_X32;
 	} else if (native == SCMP_ARCH_AARCH64) {
-		seccomp_arch_add(f, SCMP_ARCH_ARM);
+		extra[0] = SCMP_ARCH_ARM;
 	}
+	for (size_t i = 0; i < LT_ARRAY_SIZE(extra) && extra[i] != 0; i++)
+		if ((rc = seccomp_arch_add(f, extra[i])) < 0 && rc != -EEXIST)
+			lt_verbose("seccomp: architecture %#x not added: %s", extra[i],
+				   strerror(-rc));
 	const uint32_t fake = SCMP_ACT_ERRNO(0); /* "returns -0": success */
 	for (size_t i = 0; i < LT_ARRAY_SIZE(faked_calls); i++) {
 		int nr = seccomp_syscall_resolve_name(faked_calls[i]);

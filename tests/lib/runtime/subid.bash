@@ -7,6 +7,7 @@
 # subid_clear USER             USER has no range (lines by name and by uid are removed)
 # subid_restore                USER's original lines back (call it from teardown)
 # subid_has USER               whether USER has a range in both files now
+# subid_range USER             "START COUNT" of USER's first range in /etc/subuid
 #
 # Only the lines of that user are touched, under a lock, so that other users' lines (and other
 # test files doing the same for other users) are left alone. The originals are kept in
@@ -90,6 +91,12 @@ subid_has() {
 	local pat f
 	pat=$(_subid_pattern "$1")
 	for f in "${SUBID_FILES[@]}"; do
-		grep -Eq -- "$pat[0-9]+:[1-9]" "$f" 2>/dev/null || return 1
+		grep -Eq -- "${pat}[0-9]+:[1-9]" "$f" 2>/dev/null || return 1
 	done
+}
+
+subid_range() {
+	local pat
+	pat=$(_subid_pattern "$1")
+	grep -E -- "${pat}[0-9]+:[1-9]" /etc/subuid 2>/dev/null | head -1 | awk -F: '{ print $2, $3 }'
 }
