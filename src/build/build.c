@@ -280,16 +280,16 @@ static char *cache_key(const build_ctx *c)
 	} else {
 		what = lt_xstrdup(im->config_digest ? im->config_digest : "");
 		for (size_t i = 0; i < im->n_layers; i++) {
-			char *next = lt_strdup_printf("%s,%s", what,
-						      im->layers[i].digest ? im->layers[i].digest : "");
+			char *next = lt_strdup_printf(
+			    "%s,%s", what, im->layers[i].digest ? im->layers[i].digest : "");
 			free(what);
 			what = next;
 		}
 	}
-	char *key = lt_strdup_printf("litho %s|%s|%s/%s/%s|comp=%d:%d|bs=%u|repro=%d", LITHO_VERSION,
-				     what, im->os ? im->os : "", im->arch ? im->arch : "",
-				     im->variant ? im->variant : "", q->compressor, q->level,
-				     q->block_size, c->opts->deterministic);
+	char *key = lt_strdup_printf(
+	    "litho %s|%s|%s/%s/%s|comp=%d:%d|bs=%u|repro=%d", LITHO_VERSION, what,
+	    im->os ? im->os : "", im->arch ? im->arch : "", im->variant ? im->variant : "",
+	    q->compressor, q->level, q->block_size, c->opts->deterministic);
 	free(what);
 	return key;
 }

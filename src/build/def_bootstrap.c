@@ -204,14 +204,14 @@ static int bootstrap_busybox(def_ctx *d, def_stage_run *s, lt_error **err)
 					  d->def->path, s->def->line);
 		} else {
 			argv[3] = host;
-			rc = def_run_host(argv, NULL, "copying the host's busybox", err);
+			rc = def_run_host(argv, NULL, false, "copying the host's busybox", err);
 			free(host);
 		}
 	}
 	if (rc == 0) {
 		char *bindir = lt_path_join(s->rootfs, "bin");
 		char *argv[] = {target, "--install", bindir, NULL};
-		rc = def_run_host(argv, NULL, "busybox --install", err);
+		rc = def_run_host(argv, NULL, false, "busybox --install", err);
 		free(bindir);
 	}
 	free(target);
@@ -272,7 +272,7 @@ static int bootstrap_debootstrap(def_ctx *d, def_stage_run *s, lt_error **err)
 			(char *)mirror,
 			NULL};
 	lt_info("Running debootstrap %s %s (this downloads the packages)", version, mirror);
-	int rc = def_run_host(argv, NULL, "debootstrap", err);
+	int rc = def_run_host(argv, NULL, d->fakeroot, "debootstrap", err);
 	if (rc < 0)
 		lt_error_wrap(err, "%s:%zu", d->def->path, s->def->line);
 	free(inc_opt);

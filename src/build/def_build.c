@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "def_build.h"
+#include "runtime.h"
 
 static const char *tmp_root(void)
 {
@@ -155,6 +156,26 @@ static int build_stages(def_ctx *d, lt_error **err)
 	return 0;
 }
 
+/* A user's build runs as root of its own user namespace from here on: its stages can then hold
+ * files of any owner %post gives them (with subordinate ids) and still be read, chowned and
+ * removed; %post and host scripts get the seccomp filter where ids are missing. Only the
+ * output and the cache are written as the user outside. */
+static int enter_fakeroot(def_ctx *d, lt_error **err)
+{
+	if (d->real_root)
+		return 0;
+	bool subids = false;
+	/* a sandbox stays the user's to change and remove: no subordinate owners in it */
+	if (rt_fakeroot_enter(!d->o->sandbox, &subids, err) < 0)
+		return lt_error_wrap(err, "building as %s without root",
+				     getenv("USER") ? getenv("USER") : "a user");
+	d->fakeroot = true;
+	d->owners = subids;
+	lt_verbose("building as fake root (%s)",
+		   subids ? "with subordinate ids" : "one id; a seccomp filter fakes chown");
+	return 0;
+}
+
 /* A copy of the new image in the cache; failing to make it costs a rebuild, not the build. */
 static void cache_result(const build_opts *o, const char *key, const char *output)
 {
@@ -198,6 +219,11 @@ int build_from_def(const build_opts *opts, build_report *report, lt_error **err)
 		d.workdir = NULL;
 		goto out;
 	}
+	d.owners = d.real_root;
+	bool fast = fast_path(&d);
+	/* before the cache key: the kind of fake root decides the owners in the image */
+	if (!fast && enter_fakeroot(&d, err) < 0)
+		goto out;
 	bool cacheable = !o.sandbox && !o.update && o.sections == NULL && !o.registry.disable_cache;
 	if (cacheable) {
 		key = def_cache_key(&d, err);
@@ -212,7 +238,7 @@ int build_from_def(const build_opts *opts, build_report *report, lt_error **err)
 			goto out;
 		}
 	}
-	if (fast_path(&d)) {
+	if (fast) {
 		rc = build_fast(&d, o.output, err);
 	} else if (build_stages(&d, err) == 0) {
 		def_stage_run *last = &d.stages[d.n_stages - 1];
@@ -316,7 +342,8 @@ static int build_fast(def_ctx *d, const char *output, lt_error **err)
 	if (inserted < 0 || build_sandbox_metadata(&c, &meta, err) < 0 ||
 	    lt_atomic_open(&af, output, 0755, err) < 0)
 		goto out;
-	if (build_write_sif(&c, &meta, af.fd, err) < 0 || def_run_test(d, s, af.tmp_path, err) < 0) {
+	if (build_write_sif(&c, &meta, af.fd, err) < 0 ||
+	    def_run_test(d, s, af.tmp_path, err) < 0) {
 		lt_atomic_abort(&af);
 		goto out;
 	}

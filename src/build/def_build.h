@@ -26,6 +26,8 @@ typedef struct def_ctx {
 	def_stage_run *stages;
 	size_t n_stages;
 	bool real_root; /* the builder is root outside any user namespace */
+	bool fakeroot;	/* a user's build: root of its own user namespace */
+	bool owners;	/* files can be given any owner (real root, or subordinate ids) */
 } def_ctx;
 
 /* True when section `name` ("post", "files", "labels" ...) runs under --section. */
@@ -79,8 +81,10 @@ char *def_root_resolve(const char *rootfs, int rootfd, const char *path, lt_erro
 /* Applies metadata entries: directories made when missing, files written when replace is set
  * or they are missing, symlinks made when nothing is there. */
 int def_meta_to_root(int rootfd, const meta_image *m, lt_error **err);
-/* Runs a host program and waits; an error names `what` and how it failed. envp NULL = ours. */
-int def_run_host(char *const argv[], char *const envp[], const char *what, lt_error **err);
+/* Runs a host program and waits; an error names `what` and how it failed. envp NULL = ours.
+ * With fakeroot, the program gets the fake root seccomp filter (a user's build). */
+int def_run_host(char *const argv[], char *const envp[], bool fakeroot, const char *what,
+		 lt_error **err);
 
 /* def_build.c */
 int build_from_def(const build_opts *o, build_report *report, lt_error **err);

@@ -157,9 +157,9 @@ char *def_cache_key(def_ctx *d, lt_error **err)
 	lt_sha256 *h = lt_sha256_new();
 	const build_opts *o = d->o;
 	char opts[160];
-	snprintf(opts, sizeof(opts), "comp=%d:%d bs=%u repro=%d root=%d notest=%d",
+	snprintf(opts, sizeof(opts), "comp=%d:%d bs=%u repro=%d root=%d owners=%d notest=%d",
 		 o->squash.compressor, o->squash.level, o->squash.block_size, o->deterministic,
-		 d->real_root, o->notest);
+		 d->real_root, d->owners, o->notest);
 	hash_str(h, "litho", LITHO_VERSION);
 	hash_str(h, "options", opts);
 	hash_str(h, "def", d->def->text);

@@ -6,7 +6,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <linux/openat2.h>
-#include <spawn.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "def_build.h"
+#include "runtime.h"
 
 static int openat2_in_root(int rootfd, const char *path, uint64_t flags, uint64_t mode)
 {
@@ -210,17 +211,44 @@ int def_meta_to_root(int rootfd, const meta_image *m, lt_error **err)
 	return 0;
 }
 
-int def_run_host(char *const argv[], char *const envp[], const char *what, lt_error **err)
+int def_run_host(char *const argv[], char *const envp[], bool fakeroot, const char *what,
+		 lt_error **err)
 {
-	pid_t pid;
 	extern char **environ;
-	int rc = posix_spawnp(&pid, argv[0], NULL, NULL, argv, envp ? envp : environ);
-	if (rc != 0)
-		return lt_error_set(err, rc, "%s: starting %s", what, argv[0]);
+	fflush(NULL);
+	int errpipe[2];
+	if (pipe2(errpipe, O_CLOEXEC) < 0)
+		return lt_error_set(err, errno, "%s: pipe", what);
+	pid_t pid = fork();
+	if (pid < 0) {
+		close(errpipe[0]);
+		close(errpipe[1]);
+		return lt_error_set(err, errno, "%s: fork", what);
+	}
+	if (pid == 0) {
+		close(errpipe[0]);
+		lt_error *e = NULL;
+		if (fakeroot && rt_fakeroot_host_filter(&e) < 0) {
+			dprintf(errpipe[1], "%s", e->message);
+			_exit(127);
+		}
+		execvpe(argv[0], argv, envp ? envp : environ);
+		dprintf(errpipe[1], "cannot run %s: %s", argv[0], strerror(errno));
+		_exit(127);
+	}
+	close(errpipe[1]);
+	char msg[512];
+	ssize_t n;
+	while ((n = read(errpipe[0], msg, sizeof(msg) - 1)) < 0 && errno == EINTR) {
+	}
+	close(errpipe[0]);
+	msg[n > 0 ? n : 0] = '\0';
 	int status;
 	while (waitpid(pid, &status, 0) < 0)
 		if (errno != EINTR)
 			return lt_error_set(err, errno, "%s: waiting for %s", what, argv[0]);
+	if (n > 0)
+		return lt_error_set(err, 0, "%s: %s", what, msg);
 	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
 		return 0;
 	if (WIFSIGNALED(status))

@@ -136,7 +136,7 @@ static int run_cp(const char *opts, const char *src, const char *dst, const char
 {
 	char *argv[] = {"cp", (char *)opts, "--", (char *)src, (char *)dst, NULL};
 	char *what = lt_strdup_printf("%s: copying %s to %s", where, src, dst);
-	int rc = def_run_host(argv, NULL, what, err);
+	int rc = def_run_host(argv, NULL, false, what, err);
 	free(what);
 	return rc;
 }
@@ -179,7 +179,7 @@ static int copy_from_stage(def_ctx *d, def_stage_run *s, const def_stage_run *fr
 	int rc = expand(pattern, &g, where, err);
 	size_t root_len = strlen(from->rootfs);
 	/* root and user namespaces with every id mapped keep owners; a single mapped id cannot */
-	const char *opts = d->real_root ? "-a" : "-dR --preserve=mode,timestamps,links,xattr";
+	const char *opts = d->owners ? "-a" : "-dR --preserve=mode,timestamps,links,xattr";
 	for (size_t i = 0; rc == 0 && i < g.gl_pathc; i++) {
 		const char *rel =
 		    g.gl_pathv[i] +
@@ -216,7 +216,7 @@ static int copy_from_stage(def_ctx *d, def_stage_run *s, const def_stage_run *fr
 				    "cp", "-dR", "--preserve=mode,timestamps,links,xattr",
 				    "--", real,	 dst,
 				    NULL};
-				rc = def_run_host(argv, NULL, where, err);
+				rc = def_run_host(argv, NULL, false, where, err);
 			}
 		}
 		free(dst);
@@ -364,7 +364,7 @@ int def_run_host_section(def_ctx *d, def_stage_run *s, enum def_section_kind kin
 	}
 	lt_info("Running %s scriptlet", name);
 	char *what = lt_strdup_printf("%s:%zu: %%%s", d->def->path, x->line, name);
-	rc = def_run_host(argv, NULL, what, err);
+	rc = def_run_host(argv, NULL, d->fakeroot, what, err);
 	free(what);
 	unsetenv("APPTAINER_ROOTFS");
 	unsetenv("SINGULARITY_ROOTFS");
@@ -454,7 +454,7 @@ int def_run_post(def_ctx *d, def_stage_run *s, lt_error **err)
 	    .args = argv,
 	    .n_args = argc,
 	    .writable = true,
-	    .fakeroot = !d->real_root,
+	    .fakeroot = true,
 	    .build_config = true,
 	    .cleanenv = true,
 	    .pwd = "/",
@@ -486,7 +486,7 @@ int def_run_test(def_ctx *d, def_stage_run *s, const char *image, lt_error **err
 	rt_options ro = {
 	    .action = RT_TEST,
 	    .image = dir ? s->rootfs : image,
-	    .fakeroot = dir && !d->real_root,
+	    .fakeroot = dir,
 	    .build_config = true,
 	    .pwd = "/",
 	};

@@ -67,8 +67,14 @@ int build_extract_sif(const char *sif_path, const char *dest, lt_error **err)
 		goto out;
 	}
 	if (sq_image_open(fd, (uint64_t)part->offset, (uint64_t)part->size, sif_path, &img, err) <
-		0 ||
-	    rmdir(dest) < 0 || sq_extract(img, dest, err) < 0)
+	    0)
+		goto out;
+	/* sq_extract makes the directory itself */
+	if (rmdir(dest) < 0) {
+		lt_error_set(err, errno, "removing the empty %s", dest);
+		goto out;
+	}
+	if (sq_extract(img, dest, err) < 0)
 		goto out;
 	rc = 0;
 out:

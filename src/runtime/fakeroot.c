@@ -164,7 +164,7 @@ static const char *const faked_calls[] = {
     "setuid",	 "setuid32",
 };
 
-static int build_filter(scmp_filter_ctx f, lt_error **err)
+static int build_filter(scmp_filter_ctx f, bool devices_only, lt_error **err)
 {
 	int rc = seccomp_attr_set(f, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_ALLOW);
 	if (rc < 0)
@@ -185,7 +185,7 @@ static int build_filter(scmp_filter_ctx f, lt_error **err)
 			lt_verbose("seccomp: architecture %#x not added: %s", extra[i],
 				   strerror(-rc));
 	const uint32_t fake = SCMP_ACT_ERRNO(0); /* "returns -0": success */
-	for (size_t i = 0; i < LT_ARRAY_SIZE(faked_calls); i++) {
+	for (size_t i = 0; i < LT_ARRAY_SIZE(faked_calls) && !devices_only; i++) {
 		int nr = seccomp_syscall_resolve_name(faked_calls[i]);
 		if (nr == __NR_SCMP_ERROR)
 			continue; /* unknown to this libseccomp: no architecture of ours has it */
@@ -217,7 +217,7 @@ static int build_filter(scmp_filter_ctx f, lt_error **err)
 	return 0;
 }
 
-int rt_seccomp_build(void **prog, size_t *len, lt_error **err)
+int rt_seccomp_build(void **prog, size_t *len, bool devices_only, lt_error **err)
 {
 	const char *why = NULL;
 	if (dlib_seccomp_try(&why) == NULL)
@@ -225,7 +225,7 @@ int rt_seccomp_build(void **prog, size_t *len, lt_error **err)
 	scmp_filter_ctx f = seccomp_init(SCMP_ACT_ALLOW);
 	if (f == NULL)
 		return lt_error_set(err, ENOMEM, "seccomp: creating a filter");
-	int rc = build_filter(f, err);
+	int rc = build_filter(f, devices_only, err);
 	/* The program is exported here and loaded with prctl() in the container process, which
 	 * then runs no libseccomp code after pivot_root. */
 	int fd = -1;
@@ -271,9 +271,34 @@ int rt_fakeroot_choose(rt_ctx *c, lt_error **err)
 	if (!c->o->fakeroot)
 		return 0;
 	if (c->root) {
-		c->fakeroot = RT_FAKEROOT_ROOT;
+		/* Root of a namespace rt_fakeroot_enter() made (a build): with only one id
+		 * mapped, chown and friends need the filter as in seccomp mode; with subordinate
+		 * ids only device nodes do (debootstrap makes some). */
+		enum rt_ns_ids ids = rt_ns_mapped_ids();
+		c->fakeroot = ids == RT_NS_SINGLE ? RT_FAKEROOT_SECCOMP : RT_FAKEROOT_ROOT;
+		if (ids == RT_NS_INITIAL)
+			return 0;
+		if (rt_seccomp_build(&c->seccomp_prog, &c->seccomp_len, ids == RT_NS_MANY, err) < 0)
+			return lt_error_wrap(err, "--fakeroot in a user namespace");
 		return 0;
 	}
+	if (rt_subid_usable(c))
+		return 0;
+	lt_verbose("--fakeroot: only %s is mapped (to root); a seccomp filter fakes chown, setuid "
+		   "and mknod of devices",
+		   c->user_name);
+	c->fakeroot = RT_FAKEROOT_SECCOMP;
+	if (rt_seccomp_build(&c->seccomp_prog, &c->seccomp_len, false, err) < 0)
+		return lt_error_wrap(err,
+				     "--fakeroot: %s has no subordinate ids usable with "
+				     "newuidmap/newgidmap, and the seccomp filter that replaces "
+				     "them is not available",
+				     c->user_name);
+	return 0;
+}
+
+bool rt_subid_usable(rt_ctx *c)
+{
 	lt_error *e = NULL;
 	int u = rt_subid_read("/etc/subuid", c->user_name, c->uid, &c->subuid, &e);
 	int g = u > 0 ? rt_subid_read("/etc/subgid", c->user_name, c->uid, &c->subgid, &e) : 0;
@@ -291,24 +316,14 @@ int rt_fakeroot_choose(rt_ctx *c, lt_error **err)
 				   c->subuid.start + c->subuid.count - 1, c->subgid.count,
 				   c->subgid.start, c->subgid.start + c->subgid.count - 1);
 			c->fakeroot = RT_FAKEROOT_SUBID;
-			return 0;
+			return true;
 		}
 		lt_verbose("--fakeroot: newuidmap or newgidmap is not installed (package uidmap)");
 	} else {
 		lt_verbose("--fakeroot: %s has no range in /etc/subuid and /etc/subgid",
 			   c->user_name);
 	}
-	lt_verbose("--fakeroot: only %s is mapped (to root); a seccomp filter fakes chown, setuid "
-		   "and mknod of devices",
-		   c->user_name);
-	c->fakeroot = RT_FAKEROOT_SECCOMP;
-	if (rt_seccomp_build(&c->seccomp_prog, &c->seccomp_len, err) < 0)
-		return lt_error_wrap(err,
-				     "--fakeroot: %s has no subordinate ids usable with "
-				     "newuidmap/newgidmap, and the seccomp filter that replaces "
-				     "them is not available",
-				     c->user_name);
-	return 0;
+	return false;
 }
 
 /* ---------------------------------------------------------------------------------------------

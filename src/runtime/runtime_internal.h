@@ -103,7 +103,18 @@ int rt_subid_unshare(rt_ctx *c, lt_error **err);
 int rt_subid_map_child(const rt_ctx *c, pid_t pid, int ready_fd, int go_fd, lt_error **err);
 /* The seccomp filter as a BPF program (malloc'ed), and its installation (after
  * PR_SET_NO_NEW_PRIVS; -1 with errno). */
-int rt_seccomp_build(void **prog, size_t *len, lt_error **err);
+int rt_seccomp_build(void **prog, size_t *len, bool devices_only, lt_error **err);
+/* Looks up the caller's subordinate ids and the map tools: true (c->fakeroot = SUBID, ranges
+ * and tool paths set) when they can be used. */
+bool rt_subid_usable(rt_ctx *c);
+
+/* fakeroot_process.c: which ids the current user namespace maps. */
+enum rt_ns_ids {
+	RT_NS_INITIAL, /* the host's namespace (or one mapping everything) */
+	RT_NS_SINGLE,  /* one id */
+	RT_NS_MANY,    /* several ranges (subordinate ids) */
+};
+enum rt_ns_ids rt_ns_mapped_ids(void);
 int rt_seccomp_apply(const void *prog, size_t len);
 
 /* Environment and action (env.c, action.c). Called inside the container after pivot_root,

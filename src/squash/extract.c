@@ -182,7 +182,8 @@ static int extract_entry(void *arg, const char *name, uint64_t ref, uint32_t inu
 
 static int finish_attrs(extract_ctx *x, const char *path, const sq_inode *i, const sq_attr *a)
 {
-	if (x->root && lchown(path, a->uid, a->gid) < 0)
+	/* root of a user namespace lacks most ids (EINVAL): the file stays the builder's */
+	if (x->root && lchown(path, a->uid, a->gid) < 0 && errno != EINVAL && errno != EPERM)
 		return lt_error_set(x->err, errno, "setting the owner of %s", path);
 	if (!S_ISLNK(a->mode) && chmod(path, a->mode & 07777) < 0)
 		return lt_error_set(x->err, errno, "setting the mode of %s", path);
@@ -279,9 +280,17 @@ static int extract_entry(void *arg, const char *name, uint64_t ref, uint32_t inu
 			rc = 0;
 			goto out;
 		}
-		rc = mknod(path, (a.mode & S_IFMT) | 0600, makedev(a.rdev_major, a.rdev_minor)) < 0
-			 ? lt_error_set(x->err, errno, "creating %s", path)
-			 : 0;
+		rc = 0;
+		if (mknod(path, (a.mode & S_IFMT) | 0600, makedev(a.rdev_major, a.rdev_minor)) <
+		    0) {
+			/* root of a user namespace may not create devices */
+			if (errno == EPERM && (S_ISCHR(a.mode) || S_ISBLK(a.mode))) {
+				x->skipped_devices++;
+				rc = 0;
+				goto out;
+			}
+			rc = lt_error_set(x->err, errno, "creating %s", path);
+		}
 		break;
 	}
 	if (rc == 0)

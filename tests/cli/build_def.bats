@@ -11,6 +11,7 @@
 load helpers
 load ../lib/build_common
 load ../lib/runtime/rt
+load ../lib/runtime/subid
 
 setup_file() {
 	rt_setup_file
@@ -24,6 +25,10 @@ setup_file() {
 
 teardown_file() {
 	rt_teardown_file
+}
+
+teardown() {
+	[[ $EUID -ne 0 ]] || subid_restore
 }
 
 setup() {
@@ -112,9 +117,20 @@ write_full_def() {
 	EOF
 }
 
+# check_full WHO [subids|single]: the full def built as WHO (for the user: with or without
+# subordinate ids, set up for the test).
 check_full() {
-	local who=$1
+	local who=$1 mode=${2:-}
 	need "$who"
+	if [[ $who == user && -n $mode ]]; then
+		[[ $EUID -eq 0 ]] || skip "changing /etc/subuid needs root"
+		if [[ $mode == subids ]]; then
+			command -v newuidmap >/dev/null || skip "newuidmap is not installed"
+			subid_set "$RT_USER" 300000 65536
+		else
+			subid_clear "$RT_USER"
+		fi
+	fi
 	write_full_def
 	HOME_IS_CLEAN=no build_ok "$who" full.sif full.def
 	[[ $stderr == *"Running post scriptlet"* && $stderr == *"Running testscript"* ]]
@@ -148,14 +164,19 @@ check_full() {
 	[[ $output == *'grep -q "post uid=0" /post.txt'* ]]
 	lrun "$who" exec full.sif cat /.singularity.d/startscript
 	[[ $output == *"echo started"* ]]
-	# owners: root inside (fake root for the user)
-	lrun "$who" exec full.sif stat -c %u:%g /post.txt /opt/a.txt /bin/busybox
-	[[ $who == user || $output == $'1234:1234\n0:0\n0:0' ]]
-	[[ $who == root || $output == $'0:0\n0:0\n0:0' ]]
+	# owners as the image holds them (root reads them): root's and a subordinate-id build
+	# keep %post's chown; with one id the chown was faked and everything is root's
+	local want=$'1234:1234\n0:0\n0:0'
+	[[ $who == user && $mode == single ]] && want=$'0:0\n0:0\n0:0'
+	if [[ $EUID -eq 0 ]]; then
+		lrun root exec full.sif stat -c %u:%g /post.txt /opt/a.txt /bin/busybox
+		expect_output "$want"
+	fi
 }
 
 @test "every section, busybox agent: root" { check_full root; }
-@test "every section, busybox agent: user (fake root)" { check_full user; }
+@test "every section, busybox agent: user, subordinate ids" { check_full user subids; }
+@test "every section, busybox agent: user, one id (seccomp)" { check_full user single; }
 
 check_stages() {
 	local who=$1

@@ -302,7 +302,7 @@ static void test_seccomp_filter(void)
 	void *prog = NULL;
 	size_t len = 0;
 	lt_error *err = NULL;
-	CHECK_INT(rt_seccomp_build(&prog, &len, &err), 0);
+	CHECK_INT(rt_seccomp_build(&prog, &len, false, &err), 0);
 	if (err != NULL) {
 		printf("# %s\n", err->message);
 		lt_error_free(&err);
