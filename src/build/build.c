@@ -54,6 +54,8 @@ static const char *partition_arch(const build_ctx *c)
 int build_write_sif(build_ctx *c, const meta_image *meta, int fd, lt_error **err)
 {
 	const build_opts *o = c->opts;
+	if (o->fix_perms)
+		build_fix_perms_tree(c);
 	int64_t sif_time = o->deterministic ? SIF_ZERO_TIME : o->build_time;
 	sif_create_opts co = {
 	    .launch_script = SIF_LAUNCH_SCRIPT,

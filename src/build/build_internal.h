@@ -98,6 +98,10 @@ int build_extract_sif(const char *sif_path, const char *dest, lt_error **err);
 /* Renames the finished directory tmp to output; with force an existing output is swapped out
  * and removed. */
 int build_commit_sandbox(const char *tmp, const char *output, bool force, lt_error **err);
+/* --fix-perms: owner rw (and x where anyone has x, and on directories) on everything, in a
+ * tree or on a directory on disk. */
+void build_fix_perms_tree(build_ctx *c);
+int build_fix_perms_dir(const char *dir, lt_error **err);
 /* build_sif() for opts->sandbox. */
 int build_sandbox(const build_opts *o, build_report *report, lt_error **err);
 

@@ -243,8 +243,9 @@ int build_from_def(const build_opts *opts, build_report *report, lt_error **err)
 	} else if (build_stages(&d, err) == 0) {
 		def_stage_run *last = &d.stages[d.n_stages - 1];
 		if (o.sandbox) {
-			rc = o.update ? 0
-				      : build_commit_sandbox(last->rootfs, o.output, o.force, err);
+			rc = o.fix_perms ? build_fix_perms_dir(last->rootfs, err) : 0;
+			if (rc == 0 && !o.update)
+				rc = build_commit_sandbox(last->rootfs, o.output, o.force, err);
 			if (rc == 0 && !o.update) {
 				/* it is the output now: not to be removed with the build folder */
 				free(last->rootfs);

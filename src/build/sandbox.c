@@ -1,5 +1,6 @@
 /* Sandbox (directory) outputs and SIF extraction. */
 #include <errno.h>
+#include <ftw.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,8 +12,52 @@
 #include "sif.h"
 
 /* The sandbox from the tree, into the empty directory `dest`. */
+/* --fix-perms (Apptainer's): the owner may read and write everything and enter every
+ * directory, so that a user can change and remove what the image holds. */
+static uint32_t fixed_mode(enum lt_ftype type, uint32_t mode)
+{
+	if (type == LT_FT_DIR)
+		return mode | 0700;
+	return mode | 0600 | ((mode & 0111) ? 0100 : 0);
+}
+
+static int fix_node(lt_node *node, void *arg)
+{
+	lt_inode *ino = node->inode;
+	if (ino->type != LT_FT_SYMLINK)
+		ino->mode = fixed_mode(ino->type, ino->mode);
+	return 0;
+}
+
+void build_fix_perms_tree(build_ctx *c)
+{
+	lt_tree_walk(c->tree, fix_node, NULL);
+}
+
+static int fix_path(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+	if (type == FTW_SL || S_ISLNK(st->st_mode))
+		return 0;
+	enum lt_ftype t = S_ISDIR(st->st_mode) ? LT_FT_DIR : LT_FT_REG;
+	uint32_t mode = fixed_mode(t, (uint32_t)st->st_mode & 07777);
+	if (mode != ((uint32_t)st->st_mode & 07777))
+		chmod(path, mode);
+	return 0;
+}
+
+int build_fix_perms_dir(const char *dir, lt_error **err)
+{
+	/* FTW_PHYS: symlinks are not followed; directories are made enterable before their
+	 * contents are visited (pre-order) */
+	if (nftw(dir, fix_path, 64, FTW_PHYS) < 0)
+		return lt_error_set(err, errno, "--fix-perms: %s", dir);
+	return 0;
+}
+
 int build_write_sandbox(build_ctx *c, const char *dest, lt_error **err)
 {
+	if (c->opts->fix_perms)
+		build_fix_perms_tree(c);
 	build_dir_writer *w = NULL;
 	build_sink sink;
 	if (build_dir_writer_new(c, dest, &w, err) < 0)

@@ -139,3 +139,24 @@ make_sandbox() {
 	[[ -z $(ls -d bad* 2>/dev/null) ]]
 	[[ -z $(ls -d out.tmp.* 2>/dev/null) ]]
 }
+
+@test "--fix-perms: the owner can read, write and enter everything" {
+	make_sandbox sb
+	mkdir -p sb/locked/inner
+	echo secret >sb/locked/inner/file
+	chmod 0400 sb/locked/inner/file
+	chmod 0500 sb/locked/inner
+	chmod 0000 sb/locked
+	chmod 0555 sb/bin/busybox
+	litho_build --sandbox --fix-perms out sb/
+	[[ $(stat -c %a out/locked) == 700 && $(stat -c %a out/locked/inner) == 700 ]]
+	[[ $(stat -c %a out/locked/inner/file) == 600 && $(stat -c %a out/bin/busybox) == 755 ]]
+	# the same in a SIF
+	litho_build --fix-perms out.sif sb/
+	extract_sif out.sif x
+	[[ $(stat -c %a x/locked) == 700 && $(stat -c %a x/locked/inner/file) == 600 ]]
+	# without it the modes stay
+	litho_build --sandbox plain sb/
+	[[ $(stat -c %a plain/locked) == 0 ]]
+	chmod -R u+rwX sb plain
+}
