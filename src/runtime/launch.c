@@ -234,39 +234,12 @@ static int open_image(rt_ctx *c, image_src *im, lt_error **err)
 	return rc;
 }
 
-/* Removes name (below dirfd) and everything in it, through descriptors only: the launcher's
- * view of /tmp is its session by then, and nothing here may follow a symlink. */
-static void remove_tree_at(int parent, const char *name)
-{
-	int fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0) {
-		unlinkat(parent, name, 0);
-		return;
-	}
-	fchmod(fd, 0700);
-	DIR *d = fdopendir(fd);
-	if (d == NULL) {
-		close(fd);
-		return;
-	}
-	struct dirent *de;
-	while ((de = readdir(d)) != NULL) {
-		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-			continue;
-		if (de->d_type == DT_DIR || de->d_type == DT_UNKNOWN)
-			remove_tree_at(dirfd(d), de->d_name);
-		else
-			unlinkat(dirfd(d), de->d_name, 0);
-	}
-	closedir(d);
-	unlinkat(parent, name, AT_REMOVEDIR);
-}
-
 static void remove_unsquashed(image_src *im)
 {
 	if (im->unsquashed == NULL || im->unsquash_parent < 0)
 		return;
-	remove_tree_at(im->unsquash_parent, lt_path_basename(im->unsquashed));
+	/* through descriptors only: the launcher's view of /tmp is its session by then */
+	lt_remove_tree_at(im->unsquash_parent, lt_path_basename(im->unsquashed));
 	close(im->unsquash_parent);
 	im->unsquash_parent = -1;
 }
