@@ -204,14 +204,14 @@ static int bootstrap_busybox(def_ctx *d, def_stage_run *s, lt_error **err)
 					  d->def->path, s->def->line);
 		} else {
 			argv[3] = host;
-			rc = def_run_host(argv, NULL, false, "copying the host's busybox", err);
+			rc = def_run_host(argv, NULL, 0, NULL, "copying the host's busybox", err);
 			free(host);
 		}
 	}
 	if (rc == 0) {
 		char *bindir = lt_path_join(s->rootfs, "bin");
 		char *argv[] = {target, "--install", bindir, NULL};
-		rc = def_run_host(argv, NULL, false, "busybox --install", err);
+		rc = def_run_host(argv, NULL, 0, NULL, "busybox --install", err);
 		free(bindir);
 	}
 	free(target);
@@ -272,7 +272,24 @@ static int bootstrap_debootstrap(def_ctx *d, def_stage_run *s, lt_error **err)
 			(char *)mirror,
 			NULL};
 	lt_info("Running debootstrap %s %s (this downloads the packages)", version, mirror);
-	int rc = def_run_host(argv, NULL, d->fakeroot, "debootstrap", err);
+	int rc = def_run_host(argv, NULL, d->fakeroot ? DEF_HOST_FAKEROOT | DEF_HOST_NO_MOUNTS : 0,
+			      s->rootfs, "debootstrap", err);
+	if (rc < 0) {
+		/* what went wrong is in its log, which goes with the build folder */
+		char *log_path = lt_path_join(s->rootfs, "debootstrap/debootstrap.log");
+		char *log = NULL;
+		size_t len = 0;
+		lt_error *ignored = NULL;
+		if (lt_read_file(log_path, &log, &len, &ignored) == 0 && len > 0) {
+			const char *tail = log + len;
+			for (int lines = 0; tail > log && lines < 12; lines += *--tail == '\n') {
+			}
+			lt_warn("the end of debootstrap's log:\n%s", tail);
+		}
+		lt_error_free(&ignored);
+		free(log);
+		free(log_path);
+	}
 	if (rc < 0)
 		lt_error_wrap(err, "%s:%zu", d->def->path, s->def->line);
 	free(inc_opt);

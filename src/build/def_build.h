@@ -82,9 +82,12 @@ char *def_root_resolve(const char *rootfs, int rootfd, const char *path, lt_erro
  * or they are missing, symlinks made when nothing is there. */
 int def_meta_to_root(int rootfd, const meta_image *m, lt_error **err);
 /* Runs a host program and waits; an error names `what` and how it failed. envp NULL = ours.
- * With fakeroot, the program gets the fake root seccomp filter (a user's build). */
-int def_run_host(char *const argv[], char *const envp[], bool fakeroot, const char *what,
-		 lt_error **err);
+ * Flags: DEF_HOST_FAKEROOT, the fake root seccomp filter (a user's build); DEF_HOST_NO_MOUNTS,
+ * `mount` and `mknod` do nothing, /proc/filesystems is empty and target/dev has the host's
+ * null, zero, random and urandom (debootstrap into `target` in a user namespace). */
+enum { DEF_HOST_FAKEROOT = 1, DEF_HOST_NO_MOUNTS = 2 };
+int def_run_host(char *const argv[], char *const envp[], unsigned flags, const char *target,
+		 const char *what, lt_error **err);
 
 /* def_build.c */
 int build_from_def(const build_opts *o, build_report *report, lt_error **err);

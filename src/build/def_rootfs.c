@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -211,8 +213,48 @@ int def_meta_to_root(int rootfd, const meta_image *m, lt_error **err)
 	return 0;
 }
 
-int def_run_host(char *const argv[], char *const envp[], bool fakeroot, const char *what,
-		 lt_error **err)
+/* debootstrap as root of a user namespace (Apptainer's prepareFakerootEnv does the same): it
+ * mounts /proc and /sys in the target and makes device nodes, which such a root may not do, and
+ * has no way to skip either. In a mount namespace of the child's own, `mount` and `mknod` become
+ * `true`, /proc/filesystems looks empty (so that sysfs is not tried), and the few devices
+ * debootstrap's own steps use are the host's, bound over empty files in the target. */
+static int hide_mounts(const char *target, lt_error **err)
+{
+	static const char *const tools[] = {"mount", "mknod"};
+	static const char *const devices[] = {"null", "random", "urandom", "zero"};
+	char *true_bin = lt_which("true");
+	int rc = 0;
+	if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+		rc = lt_error_set(err, errno, "a private mount namespace");
+	for (size_t i = 0; rc == 0 && true_bin != NULL && i < LT_ARRAY_SIZE(tools); i++) {
+		char *bin = lt_which(tools[i]);
+		if (bin != NULL && mount(true_bin, bin, NULL, MS_BIND, NULL) < 0)
+			rc = lt_error_set(err, errno, "binding %s over %s", true_bin, bin);
+		free(bin);
+	}
+	if (rc == 0 && mount("/dev/null", "/proc/filesystems", NULL, MS_BIND, NULL) < 0)
+		rc = lt_error_set(err, errno, "binding /dev/null over /proc/filesystems");
+	char *dev = lt_path_join(target, "dev");
+	if (rc == 0 && mkdir(dev, 0755) < 0 && errno != EEXIST)
+		rc = lt_error_set(err, errno, "creating %s", dev);
+	for (size_t i = 0; rc == 0 && i < LT_ARRAY_SIZE(devices); i++) {
+		char *host = lt_path_join("/dev", devices[i]);
+		char *node = lt_path_join(dev, devices[i]);
+		int fd = open(node, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+		if (fd < 0 || mount(host, node, NULL, MS_BIND, NULL) < 0)
+			rc = lt_error_set(err, errno, "binding %s to %s", host, node);
+		if (fd >= 0)
+			close(fd);
+		free(host);
+		free(node);
+	}
+	free(dev);
+	free(true_bin);
+	return rc;
+}
+
+int def_run_host(char *const argv[], char *const envp[], unsigned flags, const char *target,
+		 const char *what, lt_error **err)
 {
 	extern char **environ;
 	fflush(NULL);
@@ -228,7 +270,8 @@ int def_run_host(char *const argv[], char *const envp[], bool fakeroot, const ch
 	if (pid == 0) {
 		close(errpipe[0]);
 		lt_error *e = NULL;
-		if (fakeroot && rt_fakeroot_host_filter(&e) < 0) {
+		if (((flags & DEF_HOST_NO_MOUNTS) && hide_mounts(target, &e) < 0) ||
+		    ((flags & DEF_HOST_FAKEROOT) && rt_fakeroot_host_filter(&e) < 0)) {
 			dprintf(errpipe[1], "%s", e->message);
 			_exit(127);
 		}

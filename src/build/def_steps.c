@@ -136,7 +136,7 @@ static int run_cp(const char *opts, const char *src, const char *dst, const char
 {
 	char *argv[] = {"cp", (char *)opts, "--", (char *)src, (char *)dst, NULL};
 	char *what = lt_strdup_printf("%s: copying %s to %s", where, src, dst);
-	int rc = def_run_host(argv, NULL, false, what, err);
+	int rc = def_run_host(argv, NULL, 0, NULL, what, err);
 	free(what);
 	return rc;
 }
@@ -216,7 +216,7 @@ static int copy_from_stage(def_ctx *d, def_stage_run *s, const def_stage_run *fr
 				    "cp", "-dR", "--preserve=mode,timestamps,links,xattr",
 				    "--", real,	 dst,
 				    NULL};
-				rc = def_run_host(argv, NULL, false, where, err);
+				rc = def_run_host(argv, NULL, 0, NULL, where, err);
 			}
 		}
 		free(dst);
@@ -364,7 +364,7 @@ int def_run_host_section(def_ctx *d, def_stage_run *s, enum def_section_kind kin
 	}
 	lt_info("Running %s scriptlet", name);
 	char *what = lt_strdup_printf("%s:%zu: %%%s", d->def->path, x->line, name);
-	rc = def_run_host(argv, NULL, d->fakeroot, what, err);
+	rc = def_run_host(argv, NULL, d->fakeroot ? DEF_HOST_FAKEROOT : 0, NULL, what, err);
 	free(what);
 	unsetenv("APPTAINER_ROOTFS");
 	unsetenv("SINGULARITY_ROOTFS");
