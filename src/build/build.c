@@ -199,6 +199,15 @@ out:
 	return rc;
 }
 
+void build_ctx_init(build_ctx *c, const build_opts *opts, build_report *report)
+{
+	memset(c, 0, sizeof(*c));
+	c->opts = opts;
+	c->report = report;
+	c->tree = lt_tree_new();
+	c->progress = lt_progress_new();
+}
+
 void build_ctx_free(build_ctx *c)
 {
 	lt_progress_free(c->progress);
@@ -249,8 +258,8 @@ int build_sif(const build_opts *o, build_report *report, lt_error **err)
 		return -1;
 
 	build_opts resolved = *o;
-	build_ctx c = {.opts = &resolved, .report = report, .tree = lt_tree_new()};
-	c.progress = lt_progress_new();
+	build_ctx c;
+	build_ctx_init(&c, &resolved, report);
 	meta_source ms = {0};
 	int rc = -1;
 	lt_atomic_file af;
@@ -310,8 +319,8 @@ int build_cached(const build_opts *o, char **path, bool *built, build_report *re
 	if (sq_check_options(&o->squash, err) < 0)
 		return -1;
 	build_opts resolved = *o;
-	build_ctx c = {.opts = &resolved, .report = report, .tree = lt_tree_new()};
-	c.progress = lt_progress_new();
+	build_ctx c;
+	build_ctx_init(&c, &resolved, report);
 	meta_source ms = {0};
 	int rc = -1;
 	char *key = NULL;

@@ -77,6 +77,8 @@ int build_open_source(build_ctx *c, meta_source *ms, lt_error **err);
 int build_prepare_meta(build_ctx *c, meta_image *meta, lt_error **err);
 /* Metadata, tree and SIF into af (a fresh temporary file). */
 int build_assemble_sif(build_ctx *c, meta_source *ms, lt_atomic_file *af, lt_error **err);
+/* An empty tree and a progress reporter for a build of opts (which must outlive c). */
+void build_ctx_init(build_ctx *c, const build_opts *opts, build_report *report);
 void build_ctx_free(build_ctx *c);
 /* The SIF (Def.FILE, JSON objects, SquashFS of the tree) into fd, a fresh temporary file. */
 int build_write_sif(build_ctx *c, const meta_image *meta, int fd, lt_error **err);

@@ -85,8 +85,8 @@ static int from_tree(def_ctx *d, def_stage_run *s, const char *source, lt_error 
 	o.source = source;
 	o.sandbox = true;
 	build_report rep = {0};
-	build_ctx c = {.opts = &o, .report = &rep, .tree = lt_tree_new()};
-	c.progress = lt_progress_new();
+	build_ctx c;
+	build_ctx_init(&c, &o, &rep);
 	meta_source ms = {0};
 	meta_image meta;
 	memset(&meta, 0, sizeof(meta));

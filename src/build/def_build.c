@@ -90,8 +90,8 @@ static int assemble_sif(def_ctx *d, def_stage_run *s, const char *output, lt_err
 	build_opts o = *d->o;
 	o.source = s->rootfs;
 	o.output = output;
-	build_ctx c = {.opts = &o, .report = d->report, .tree = lt_tree_new()};
-	c.progress = lt_progress_new();
+	build_ctx c;
+	build_ctx_init(&c, &o, d->report);
 	meta_source ms = {
 	    .bootstrap = s->def->bootstrap,
 	    .from = def_stage_header(s->def, "from"),
@@ -313,8 +313,8 @@ static int build_fast(def_ctx *d, const char *output, lt_error **err)
 		return -1;
 	o.source = ref;
 	o.output = output;
-	build_ctx c = {.opts = &o, .report = d->report, .tree = lt_tree_new()};
-	c.progress = lt_progress_new();
+	build_ctx c;
+	build_ctx_init(&c, &o, d->report);
 	meta_source ms = {0};
 	meta_image meta;
 	memset(&meta, 0, sizeof(meta));

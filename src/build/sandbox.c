@@ -154,8 +154,8 @@ int build_sandbox(const build_opts *o, build_report *report, lt_error **err)
 		return -1;
 	}
 	build_opts resolved = *o;
-	build_ctx c = {.opts = &resolved, .report = report, .tree = lt_tree_new()};
-	c.progress = lt_progress_new();
+	build_ctx c;
+	build_ctx_init(&c, &resolved, report);
 	meta_source ms = {0};
 	int rc = -1;
 	if (!img_is_reference(o->source) && build_is_sif_file(o->source)) {
