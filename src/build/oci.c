@@ -32,8 +32,11 @@ static char *layer_name(const build_ctx *c, size_t i)
 				d + alg_len);
 }
 
-/* Opens layer i as a tar stream; both passes go through here. */
-static int open_layer(build_ctx *c, size_t i, blob_ctx *bc, lt_layer_reader **out, lt_error **err)
+/* Opens layer i as a tar stream; both passes go through here. Pass 1 checks the diff_id (the
+ * hash of the uncompressed tar); pass 2 does not hash the tar again: the blob's digest, checked
+ * on every read, already pins the bytes pass 1 verified. */
+static int open_layer(build_ctx *c, size_t i, bool check_diff_id, blob_ctx *bc,
+		      lt_layer_reader **out, lt_error **err)
 {
 	bc->progress = c->progress;
 	char *name = layer_name(c, i);
@@ -42,7 +45,8 @@ static int open_layer(build_ctx *c, size_t i, blob_ctx *bc, lt_layer_reader **ou
 		free(name);
 		return -1;
 	}
-	*out = lt_layer_reader_new(read_blob, bc, name, c->image->layers[i].diff_id);
+	*out = lt_layer_reader_new(read_blob, bc, name,
+				   check_diff_id ? c->image->layers[i].diff_id : NULL);
 	free(name);
 	return 0;
 }
@@ -81,7 +85,7 @@ static void *scan_worker(void *arg)
 		blob_ctx bc = {0};
 		lt_layer_reader *r = NULL;
 		lt_error *err = NULL;
-		if (open_layer(p->c, i, &bc, &r, &err) == 0) {
+		if (open_layer(p->c, i, true, &bc, &r, &err) == 0) {
 			lt_layer_scan(r, &job->list, &err);
 			lt_layer_reader_free(r);
 			img_blob_close(bc.blob);
@@ -258,7 +262,7 @@ static int feed_layer(build_ctx *c, size_t i, const build_sink *w, lt_error **er
 {
 	blob_ctx bc = {0};
 	lt_layer_reader *r = NULL;
-	if (open_layer(c, i, &bc, &r, err) < 0)
+	if (open_layer(c, i, false, &bc, &r, err) < 0)
 		return -1;
 	char *name = layer_name(c, i);
 	const build_want *wants = c->wants[i];
