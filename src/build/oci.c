@@ -63,7 +63,8 @@ typedef struct scan_job {
 typedef struct scan_pool {
 	build_ctx *c;
 	scan_job *jobs;
-	size_t next; /* next layer to scan */
+	size_t *order; /* layers in the order they are handed out */
+	size_t next;   /* next index into order */
 	bool abort;
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
@@ -78,7 +79,7 @@ static void *scan_worker(void *arg)
 			pthread_mutex_unlock(&p->lock);
 			return NULL;
 		}
-		size_t i = p->next++;
+		size_t i = p->order[p->next++];
 		pthread_mutex_unlock(&p->lock);
 
 		scan_job *job = &p->jobs[i];
@@ -96,6 +97,29 @@ static void *scan_worker(void *arg)
 		pthread_cond_broadcast(&p->cond);
 		pthread_mutex_unlock(&p->lock);
 	}
+}
+
+static int bigger_first(const void *a, const void *b, void *ctx)
+{
+	const img_layer *l = ((const build_ctx *)ctx)->image->layers;
+	int64_t x = l[*(const size_t *)a].size, y = l[*(const size_t *)b].size;
+	return x > y ? -1 : x < y;
+}
+
+/* Archives are cheapest read in their own order (each layer decompresses the archive up to
+ * it). Otherwise the biggest layers go first, so that a big one started last does not leave the
+ * other threads idle at the end of the pass. */
+static size_t *scan_order(const build_ctx *c)
+{
+	size_t n = c->image->n_layers;
+	size_t *order = lt_xcalloc(n ? n : 1, sizeof(*order));
+	img_layer_order(c->img, order);
+	bool natural = true;
+	for (size_t i = 0; i < n && natural; i++)
+		natural = order[i] == i;
+	if (natural)
+		qsort_r(order, n, sizeof(*order), bigger_first, (void *)c);
+	return order;
 }
 
 static unsigned scan_threads(const build_ctx *c)
@@ -148,6 +172,7 @@ int build_oci_merge(build_ctx *c, lt_error **err)
 	lt_progress_stage(c->progress, "reading layers", 1, 2, total * 2);
 
 	scan_pool p = {.c = c, .jobs = lt_xcalloc(n ? n : 1, sizeof(scan_job))};
+	p.order = scan_order(c);
 	pthread_mutex_init(&p.lock, NULL);
 	pthread_cond_init(&p.cond, NULL);
 	unsigned nthreads = scan_threads(c);
@@ -204,6 +229,7 @@ int build_oci_merge(build_ctx *c, lt_error **err)
 	}
 	free(threads);
 	free(p.jobs);
+	free(p.order);
 	pthread_mutex_destroy(&p.lock);
 	pthread_cond_destroy(&p.cond);
 	c->report->layers = n;
