@@ -229,9 +229,9 @@ int build_sandbox_metadata(build_ctx *c, meta_image *m, lt_error **err)
 		for (lt_node *e = envdir->first_child; e && n_env < 64; e = e->next_sibling) {
 			bool docker = lt_str_has_prefix(e->name, "10-docker") &&
 				      lt_str_has_suffix(e->name, ".sh");
-			bool environ =
+			bool environment =
 			    e->name[0] == '9' && lt_str_has_suffix(e->name, "-environment.sh");
-			if (!docker && !environ)
+			if (!docker && !environment)
 				continue;
 			char *rel = lt_strdup_printf(".singularity.d/env/%s", e->name);
 			char *data = build_tree_file(c, rel, NULL);
