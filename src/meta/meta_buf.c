@@ -83,44 +83,6 @@ void mb_free(meta_buf *b)
 	b->len = b->cap = 0;
 }
 
-/* Decodes one UTF-8 sequence the way Go's utf8.DecodeRune does: anything invalid (overlong,
- * surrogate, out of range, truncated) is one byte wide and returns -1. */
-static int32_t utf8_decode(const unsigned char *s, size_t len, size_t *width)
-{
-	unsigned char c = s[0];
-	*width = 1;
-	if (c < 0x80)
-		return c;
-	size_t n;
-	int32_t r, min;
-	if (c >= 0xC2 && c <= 0xDF) {
-		n = 2;
-		r = c & 0x1F;
-		min = 0x80;
-	} else if (c >= 0xE0 && c <= 0xEF) {
-		n = 3;
-		r = c & 0x0F;
-		min = 0x800;
-	} else if (c >= 0xF0 && c <= 0xF4) {
-		n = 4;
-		r = c & 0x07;
-		min = 0x10000;
-	} else {
-		return -1;
-	}
-	if (len < n)
-		return -1;
-	for (size_t i = 1; i < n; i++) {
-		if ((s[i] & 0xC0) != 0x80)
-			return -1;
-		r = (r << 6) | (s[i] & 0x3F);
-	}
-	if (r < min || r > 0x10FFFF || (r >= 0xD800 && r <= 0xDFFF))
-		return -1;
-	*width = n;
-	return r;
-}
-
 void mb_add_json_string(meta_buf *b, const char *str, size_t len)
 {
 	const unsigned char *s = (const unsigned char *)str;
@@ -168,7 +130,7 @@ void mb_add_json_string(meta_buf *b, const char *str, size_t len)
 			continue;
 		}
 		size_t w;
-		int32_t r = utf8_decode(s + i, len - i, &w);
+		int32_t r = lt_utf8_decode(s + i, len - i, &w);
 		if (r < 0)
 			mb_add(b, "\\ufffd");
 		else if (r == 0x2028)

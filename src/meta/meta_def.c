@@ -37,48 +37,7 @@ static bool exists(const meta_def *d, const char *path)
 /* ---------------------------------------------------------------------------------------------
  * Go's strings.TrimSpace (unicode.IsSpace on UTF-8 runes; invalid bytes are never space)
  */
-static size_t utf8_width(const unsigned char *s, size_t len, uint32_t *rune)
-{
-	unsigned char c = s[0];
-	size_t n;
-	uint32_t r, min;
-	if (c < 0x80) {
-		*rune = c;
-		return 1;
-	} else if (c >= 0xC2 && c <= 0xDF) {
-		n = 2;
-		r = c & 0x1F;
-		min = 0x80;
-	} else if (c >= 0xE0 && c <= 0xEF) {
-		n = 3;
-		r = c & 0x0F;
-		min = 0x800;
-	} else if (c >= 0xF0 && c <= 0xF4) {
-		n = 4;
-		r = c & 0x07;
-		min = 0x10000;
-	} else {
-		*rune = 0xFFFD;
-		return 1;
-	}
-	if (len < n)
-		goto invalid;
-	for (size_t i = 1; i < n; i++) {
-		if ((s[i] & 0xC0) != 0x80)
-			goto invalid;
-		r = (r << 6) | (s[i] & 0x3F);
-	}
-	if (r < min || r > 0x10FFFF || (r >= 0xD800 && r <= 0xDFFF))
-		goto invalid;
-	*rune = r;
-	return n;
-invalid:
-	/* utf8.RuneError, one byte wide: never a space */
-	*rune = 0xFFFD;
-	return 1;
-}
-
-static bool go_is_space(uint32_t r)
+static bool go_is_space(int32_t r)
 {
 	switch (r) {
 	case '\t':
@@ -108,9 +67,8 @@ static void go_trim_space(const char **s, size_t *len)
 	size_t start = 0, end = 0, i = 0;
 	bool seen = false;
 	while (i < *len) {
-		uint32_t r;
-		size_t w = utf8_width(p + i, *len - i, &r);
-		if (!go_is_space(r)) {
+		size_t w;
+		if (!go_is_space(lt_utf8_decode(p + i, *len - i, &w))) {
 			if (!seen)
 				start = i;
 			seen = true;
@@ -196,8 +154,9 @@ static char *env_name(const char *name)
 			i++;
 			continue;
 		}
-		uint32_t r;
-		i += utf8_width(p + i, len - i, &r);
+		size_t w;
+		lt_utf8_decode(p + i, len - i, &w);
+		i += w;
 		mb_addc(&b, '_');
 	}
 	return mb_steal(&b, NULL);

@@ -439,36 +439,6 @@ static json_t *decode_metadata(const char *data, size_t len, lt_error **err)
 /* ---------------------------------------------------------------------------------------------
  * Go's json.MarshalIndent(v, "", "\t") of the metadata
  */
-static int utf8_decode(const unsigned char *s, size_t len, uint32_t *r)
-{
-	unsigned char c = s[0];
-	size_t n;
-	uint32_t v, min;
-	if (c < 0x80) {
-		*r = c;
-		return 1;
-	} else if ((c & 0xE0) == 0xC0) {
-		n = 2, v = c & 0x1F, min = 0x80;
-	} else if ((c & 0xF0) == 0xE0) {
-		n = 3, v = c & 0x0F, min = 0x800;
-	} else if ((c & 0xF8) == 0xF0) {
-		n = 4, v = c & 0x07, min = 0x10000;
-	} else {
-		return -1;
-	}
-	if (len < n)
-		return -1;
-	for (size_t i = 1; i < n; i++) {
-		if ((s[i] & 0xC0) != 0x80)
-			return -1;
-		v = v << 6 | (s[i] & 0x3F);
-	}
-	if (v < min || v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF))
-		return -1;
-	*r = v;
-	return (int)n;
-}
-
 static void go_string(FILE *f, const char *str, size_t len)
 {
 	static const char hex[] = "0123456789abcdef";
@@ -508,18 +478,15 @@ static void go_string(FILE *f, const char *str, size_t len)
 			i++;
 			continue;
 		}
-		uint32_t r;
-		int n = utf8_decode(s + i, len - i, &r);
-		if (n < 0) {
+		size_t n;
+		int32_t r = lt_utf8_decode(s + i, len - i, &n);
+		if (r < 0)
 			fputs("\\ufffd", f);
-			i++;
-			continue;
-		}
-		if (r == 0x2028 || r == 0x2029)
-			fprintf(f, "\\u%04x", r);
+		else if (r == 0x2028 || r == 0x2029)
+			fprintf(f, "\\u%04x", (unsigned)r);
 		else
-			fwrite(s + i, 1, (size_t)n, f);
-		i += (size_t)n;
+			fwrite(s + i, 1, n, f);
+		i += n;
 	}
 	fputc('"', f);
 }

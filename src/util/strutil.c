@@ -66,6 +66,42 @@ void lt_format_size(int64_t size, char *buf, size_t len)
 	snprintf(buf, len, "%.0f %ciB", round((double)size / (double)div), units[exp]);
 }
 
+int32_t lt_utf8_decode(const unsigned char *s, size_t len, size_t *width)
+{
+	unsigned char c = s[0];
+	*width = 1;
+	if (c < 0x80)
+		return c;
+	size_t n;
+	int32_t r, min;
+	if (c >= 0xC2 && c <= 0xDF) {
+		n = 2;
+		r = c & 0x1F;
+		min = 0x80;
+	} else if (c >= 0xE0 && c <= 0xEF) {
+		n = 3;
+		r = c & 0x0F;
+		min = 0x800;
+	} else if (c >= 0xF0 && c <= 0xF4) {
+		n = 4;
+		r = c & 0x07;
+		min = 0x10000;
+	} else {
+		return -1;
+	}
+	if (len < n)
+		return -1;
+	for (size_t i = 1; i < n; i++) {
+		if ((s[i] & 0xC0) != 0x80)
+			return -1;
+		r = (r << 6) | (s[i] & 0x3F);
+	}
+	if (r < min || r > 0x10FFFF || (r >= 0xD800 && r <= 0xDFFF))
+		return -1;
+	*width = n;
+	return r;
+}
+
 /* GOARCH of this build: the architecture litho runs as, in Go's (and OCI's) names. */
 const char *lt_host_goarch(void)
 {

@@ -90,6 +90,10 @@ int lt_parse_int64(const char *s, int64_t min, int64_t max, const char *what, in
 		   lt_error **err);
 /* Formats like Go's readable sizes used by siftool: "123 B", "27 KiB", "3 MiB". */
 void lt_format_size(int64_t size, char *buf, size_t len);
+/* Decodes the UTF-8 sequence at s (len >= 1) as Go's utf8.DecodeRune does: the rune, or -1 for
+ * anything invalid (overlong, surrogate, above U+10FFFF, truncated), which is one byte wide.
+ * *width is the number of bytes the rune takes. */
+int32_t lt_utf8_decode(const unsigned char *s, size_t len, size_t *width);
 
 /* ---------------------------------------------------------------------------------------------
  * Paths

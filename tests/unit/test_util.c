@@ -157,6 +157,28 @@ static void test_format_size(void)
 	CHECK_STR(buf, "3 GiB");
 }
 
+static void test_utf8_decode(void)
+{
+	size_t w = 0;
+	CHECK_INT(lt_utf8_decode((const unsigned char *)"a", 1, &w), 'a');
+	CHECK_INT(w, 1);
+	CHECK_INT(lt_utf8_decode((const unsigned char *)"\xc3\xa9", 2, &w), 0xE9);
+	CHECK_INT(w, 2);
+	CHECK_INT(lt_utf8_decode((const unsigned char *)"\xe2\x80\xa8", 3, &w), 0x2028);
+	CHECK_INT(w, 3);
+	CHECK_INT(lt_utf8_decode((const unsigned char *)"\xf0\x9f\x98\x80", 4, &w), 0x1F600);
+	CHECK_INT(w, 4);
+	/* Go's utf8.RuneError cases: one byte wide */
+	static const char *const bad[] = {"\xc0\x80",	      "\xe0\x80\x80", "\xed\xa0\x80",
+					  "\xf4\x90\x80\x80", "\xff",	      "\x80"};
+	for (size_t i = 0; i < LT_ARRAY_SIZE(bad); i++) {
+		CHECK_INT(lt_utf8_decode((const unsigned char *)bad[i], strlen(bad[i]), &w), -1);
+		CHECK_INT(w, 1);
+	}
+	CHECK_INT(lt_utf8_decode((const unsigned char *)"\xe2\x80", 2, &w), -1);
+	CHECK_INT(w, 1);
+}
+
 static void test_parse_int(void)
 {
 	int64_t v = 0;
@@ -325,6 +347,7 @@ int main(void)
 	RUN(test_path_join);
 	RUN(test_sha256);
 	RUN(test_format_size);
+	RUN(test_utf8_decode);
 	RUN(test_parse_int);
 	RUN(test_json);
 	RUN(test_atomic_commit);
