@@ -184,20 +184,6 @@ char *meta_oci_runscript(const json_t *entrypoint, const json_t *cmd)
 	return mb_steal(&b, NULL);
 }
 
-/* variableRegex of conveyorPacker_oci.go: ^[a-zA-Z_]{1,}[a-zA-Z0-9_]{0,}$ */
-static bool valid_env_name(const char *s, size_t len)
-{
-	if (len == 0)
-		return false;
-	for (size_t i = 0; i < len; i++) {
-		char c = s[i];
-		bool alpha = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
-		if (!alpha && (i == 0 || c < '0' || c > '9'))
-			return false;
-	}
-	return true;
-}
-
 char *meta_oci_env_script(const json_t *env)
 {
 	meta_buf b;
@@ -208,7 +194,8 @@ char *meta_oci_env_script(const json_t *env)
 		const char *s = meta_jstr(json_array_get(env, i), &len);
 		const char *eq = memchr(s, '=', len);
 		size_t name_len = eq != NULL ? (size_t)(eq - s) : len;
-		if (!valid_env_name(s, name_len))
+		/* variableRegex of conveyorPacker_oci.go */
+		if (!lt_env_name_valid(s, name_len))
 			continue; /* Apptainer: "env %s has invalid format, skip insertion" */
 		if (eq == NULL) {
 			/* export K="${K:-}" */

@@ -121,7 +121,7 @@ static int prepare_sh(rt_ctx *c, const char *command, rt_env *env, const rt_env 
 	for (size_t i = 0; i < env->n; i++) {
 		const char *eq = strchr(env->v[i], '=');
 		size_t kl = (size_t)(eq - env->v[i]);
-		if (!rt_env_valid_name(env->v[i], kl))
+		if (!lt_env_name_valid(env->v[i], kl))
 			continue;
 		if (kpos > 0)
 			keys[kpos++] = ' ';

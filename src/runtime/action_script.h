@@ -45,8 +45,6 @@ bool rt_env_unset(rt_env *e, const char *key);
 void rt_env_sort(rt_env *e);
 /* Hands the NULL-terminated vector over (free with rt_strv_free) and empties e. */
 char **rt_env_steal(rt_env *e);
-/* ^[A-Za-z_][A-Za-z0-9_]*$ */
-bool rt_env_valid_name(const char *s, size_t len);
 
 /* ---------------------------------------------------------------------------------------------
  * A shell subset evaluator, for files that Apptainer or litho generate and for --env-file:

@@ -141,19 +141,6 @@ char **rt_env_steal(rt_env *e)
 	return v;
 }
 
-bool rt_env_valid_name(const char *s, size_t len)
-{
-	if (len == 0)
-		return false;
-	for (size_t i = 0; i < len; i++) {
-		char c = s[i];
-		bool alpha = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
-		if (!alpha && (i == 0 || c < '0' || c > '9'))
-			return false;
-	}
-	return true;
-}
-
 void rt_strv_free(char **v)
 {
 	if (v == NULL)
@@ -357,7 +344,7 @@ static void sh_unset(rt_sh *sh, const char *name)
 static size_t name_len(const char *s, size_t max)
 {
 	size_t n = 0;
-	while (n < max && rt_env_valid_name(s, n + 1))
+	while (n < max && lt_env_name_valid(s, n + 1))
 		n++;
 	return n;
 }
@@ -512,7 +499,7 @@ static int parse_braced(sh_parser *p, fields *f, bool quoted, bool in_dq)
 			return r;
 		}
 		if (op == '=' && p->skip == 0) {
-			if (!rt_env_valid_name(s + start, len)) {
+			if (!lt_env_name_valid(s + start, len)) {
 				free(val);
 				free(word);
 				return sh_fail(p, "%.*s: cannot assign in this way", (int)len,
@@ -752,7 +739,7 @@ static int run_builtin(sh_parser *p, strv *words)
 			}
 			const char *eq = strchr(w, '=');
 			size_t nl = eq ? (size_t)(eq - w) : strlen(w);
-			if (!rt_env_valid_name(w, nl))
+			if (!lt_env_name_valid(w, nl))
 				return sh_fail(p, "%s: '%s': not a valid identifier", cmd, w);
 			if (eq != NULL) {
 				if (exp) {
@@ -1371,7 +1358,7 @@ char *rt_env_inject_snippet(const rt_env *inject, bool no_eval)
 		size_t kl = (size_t)(eq - e);
 		if ((kl == 3 && (memcmp(e, "UID", 3) == 0 || memcmp(e, "GID", 3) == 0)))
 			continue;
-		if (!rt_env_valid_name(e, kl)) {
+		if (!lt_env_name_valid(e, kl)) {
 			lt_warn("Ignoring environment variable %.*s: not a valid name", (int)kl, e);
 			continue;
 		}
@@ -1507,7 +1494,7 @@ static int emu_inject(emu *m, char *const *args, size_t n_args)
 		size_t kl = (size_t)(eq - e);
 		if (kl == 3 && (memcmp(e, "UID", 3) == 0 || memcmp(e, "GID", 3) == 0))
 			continue;
-		if (!rt_env_valid_name(e, kl))
+		if (!lt_env_name_valid(e, kl))
 			continue;
 		char *key = lt_xstrndup(e, kl);
 		char *value = lt_xstrdup(eq + 1);
@@ -1761,7 +1748,7 @@ int rt_env_emulate(const rt_ctx *c, const rt_env *env, const rt_env *inject, rt_
 	for (size_t i = 0; i < env->n; i++) {
 		const char *eq = strchr(env->v[i], '=');
 		size_t kl = (size_t)(eq - env->v[i]);
-		if (!rt_env_valid_name(env->v[i], kl))
+		if (!lt_env_name_valid(env->v[i], kl))
 			continue;
 		char *key = lt_xstrndup(env->v[i], kl);
 		if (in_list(key, kl, readonly, LT_ARRAY_SIZE(readonly)))

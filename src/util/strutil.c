@@ -102,6 +102,19 @@ int32_t lt_utf8_decode(const unsigned char *s, size_t len, size_t *width)
 	return r;
 }
 
+bool lt_env_name_valid(const char *s, size_t len)
+{
+	if (len == 0)
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		char c = s[i];
+		bool alpha = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
+		if (!alpha && (i == 0 || c < '0' || c > '9'))
+			return false;
+	}
+	return true;
+}
+
 /* GOARCH of this build: the architecture litho runs as, in Go's (and OCI's) names. */
 const char *lt_host_goarch(void)
 {

@@ -94,6 +94,9 @@ void lt_format_size(int64_t size, char *buf, size_t len);
  * anything invalid (overlong, surrogate, above U+10FFFF, truncated), which is one byte wide.
  * *width is the number of bytes the rune takes. */
 int32_t lt_utf8_decode(const unsigned char *s, size_t len, size_t *width);
+/* A shell variable name, ^[A-Za-z_][A-Za-z0-9_]*$: the names Apptainer exports from an image
+ * config and the only ones a shell can assign. */
+bool lt_env_name_valid(const char *s, size_t len);
 
 /* ---------------------------------------------------------------------------------------------
  * Paths

@@ -355,10 +355,6 @@ static void test_env_list(void)
 	CHECK_STR(v[2], "Y=a=b");
 	CHECK(v[3] == NULL);
 	rt_strv_free(v);
-	CHECK(rt_env_valid_name("_a1", 3));
-	CHECK(!rt_env_valid_name("1a", 2));
-	CHECK(!rt_env_valid_name("a-b", 3));
-	CHECK(!rt_env_valid_name("", 0));
 }
 
 /* The value of VAR after a real shell sourced script (busybox sh), NULL when it cannot run. */

@@ -179,6 +179,15 @@ static void test_utf8_decode(void)
 	CHECK_INT(w, 1);
 }
 
+static void test_env_name(void)
+{
+	CHECK(lt_env_name_valid("_a1", 3));
+	CHECK(lt_env_name_valid("PATH=x", 4));
+	CHECK(!lt_env_name_valid("1a", 2));
+	CHECK(!lt_env_name_valid("a-b", 3));
+	CHECK(!lt_env_name_valid("", 0));
+}
+
 static void test_parse_int(void)
 {
 	int64_t v = 0;
@@ -348,6 +357,7 @@ int main(void)
 	RUN(test_sha256);
 	RUN(test_format_size);
 	RUN(test_utf8_decode);
+	RUN(test_env_name);
 	RUN(test_parse_int);
 	RUN(test_json);
 	RUN(test_atomic_commit);
