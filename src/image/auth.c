@@ -10,7 +10,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include "dlib.h"
-#include <pwd.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
@@ -267,27 +266,12 @@ void reg_creds_clear(reg_creds *c)
 	memset(c, 0, sizeof(*c));
 }
 
-static const char *home_dir(void)
-{
-	const char *home = getenv("HOME");
-	if (home != NULL && home[0] != '\0')
-		return home;
-	struct passwd *pw = getpwuid(getuid());
-	return pw != NULL && pw->pw_dir != NULL ? pw->pw_dir : "/";
-}
-
-static const char *env_nonempty(const char *name)
-{
-	const char *v = getenv(name);
-	return v != NULL && v[0] != '\0' ? v : NULL;
-}
-
 char *reg_store_path(void)
 {
-	const char *dir = env_nonempty("LITHO_CONFIGDIR");
+	const char *dir = img_env_nonempty("LITHO_CONFIGDIR");
 	if (dir != NULL)
 		return lt_path_join(dir, "registry-auth.json");
-	return lt_strdup_printf("%s/.litho/registry-auth.json", home_dir());
+	return lt_strdup_printf("%s/.litho/registry-auth.json", img_home_dir());
 }
 
 char *reg_host_key(const char *registry)
@@ -394,7 +378,7 @@ int reg_creds_lookup(const char *host, const img_registry_opts *o, reg_creds *ou
 		char un[64], pn[64];
 		snprintf(un, sizeof(un), "%s_DOCKER_USERNAME", prefixes[i]);
 		snprintf(pn, sizeof(pn), "%s_DOCKER_PASSWORD", prefixes[i]);
-		const char *u = env_nonempty(un), *p = getenv(pn);
+		const char *u = img_env_nonempty(un), *p = getenv(pn);
 		if (u != NULL && p != NULL) {
 			out->user = lt_xstrdup(u);
 			out->pass = lt_xstrdup(p);
@@ -410,13 +394,13 @@ int reg_creds_lookup(const char *host, const img_registry_opts *o, reg_creds *ou
 	char *files[4];
 	size_t nf = 0;
 	files[nf++] = reg_store_path();
-	const char *dc = env_nonempty("DOCKER_CONFIG");
+	const char *dc = img_env_nonempty("DOCKER_CONFIG");
 	files[nf++] = dc ? lt_path_join(dc, "config.json")
-			 : lt_strdup_printf("%s/.docker/config.json", home_dir());
-	const char *ac = env_nonempty("APPTAINER_CONFIGDIR");
+			 : lt_strdup_printf("%s/.docker/config.json", img_home_dir());
+	const char *ac = img_env_nonempty("APPTAINER_CONFIGDIR");
 	files[nf++] = ac ? lt_path_join(ac, "docker-config.json")
-			 : lt_strdup_printf("%s/.apptainer/docker-config.json", home_dir());
-	files[nf++] = lt_strdup_printf("%s/.singularity/docker-config.json", home_dir());
+			 : lt_strdup_printf("%s/.apptainer/docker-config.json", img_home_dir());
+	files[nf++] = lt_strdup_printf("%s/.singularity/docker-config.json", img_home_dir());
 	int found = 0;
 	for (size_t i = 0; i < nf && !found; i++)
 		found = lookup_file(files[i], key, out);

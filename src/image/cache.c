@@ -21,7 +21,7 @@
 
 #define TMP_MAX_AGE 3600 /* seconds before `clean` takes a temporary file for abandoned */
 
-static const char *home_dir(void)
+const char *img_home_dir(void)
 {
 	const char *home = getenv("HOME");
 	if (home != NULL && home[0] != '\0')
@@ -30,7 +30,7 @@ static const char *home_dir(void)
 	return pw != NULL && pw->pw_dir != NULL ? pw->pw_dir : "/";
 }
 
-static const char *env_nonempty(const char *name)
+const char *img_env_nonempty(const char *name)
 {
 	const char *v = getenv(name);
 	return v != NULL && v[0] != '\0' ? v : NULL;
@@ -39,15 +39,15 @@ static const char *env_nonempty(const char *name)
 char *img_cache_dir(void)
 {
 	const char *v;
-	if ((v = env_nonempty("LITHO_CACHEDIR")) != NULL)
+	if ((v = img_env_nonempty("LITHO_CACHEDIR")) != NULL)
 		return lt_xstrdup(v);
 	/* Apptainer's cache folder holds its own layout; litho keeps to a subfolder of it. */
-	if ((v = env_nonempty("APPTAINER_CACHEDIR")) != NULL ||
-	    (v = env_nonempty("SINGULARITY_CACHEDIR")) != NULL)
+	if ((v = img_env_nonempty("APPTAINER_CACHEDIR")) != NULL ||
+	    (v = img_env_nonempty("SINGULARITY_CACHEDIR")) != NULL)
 		return lt_path_join(v, "litho");
-	if ((v = env_nonempty("XDG_CACHE_HOME")) != NULL)
+	if ((v = img_env_nonempty("XDG_CACHE_HOME")) != NULL)
 		return lt_path_join(v, "litho");
-	return lt_strdup_printf("%s/.cache/litho", home_dir());
+	return lt_strdup_printf("%s/.cache/litho", img_home_dir());
 }
 
 char *cache_dir_for(const img_registry_opts *o)
@@ -291,7 +291,7 @@ void cache_unlock(const char *path, int fd)
 
 int cache_anon_file(int *fdp, lt_error **err)
 {
-	const char *dir = env_nonempty("TMPDIR");
+	const char *dir = img_env_nonempty("TMPDIR");
 	if (dir == NULL)
 		dir = "/tmp";
 	int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);

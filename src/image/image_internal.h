@@ -527,4 +527,10 @@ void cache_unlock(const char *path, int fd);
 /* An unnamed temporary file in $TMPDIR (O_TMPFILE, else mkstemp + unlink). */
 int cache_anon_file(int *fd, lt_error **err);
 
+/* Per-user folders (the cache here, the credential store in auth.c) start from these: the home
+ * folder is $HOME when set, else the password database's, else "/"; a variable set to "" counts
+ * as unset. */
+const char *img_home_dir(void);
+const char *img_env_nonempty(const char *name);
+
 #endif
