@@ -72,27 +72,41 @@ static const char *const agents[] = {
     "zypper", "scratch",	"buildkit",	 "dockerfile",
 };
 
-static bool is_blank(char c)
+bool def_is_blank(char c)
 {
 	return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f';
 }
 
-static const char *trim(const char *s, size_t len, size_t *out_len)
+const char *def_trim(const char *s, size_t len, size_t *out_len)
 {
-	while (len > 0 && is_blank(*s)) {
+	while (len > 0 && def_is_blank(*s)) {
 		s++;
 		len--;
 	}
-	while (len > 0 && is_blank(s[len - 1]))
+	while (len > 0 && def_is_blank(s[len - 1]))
 		len--;
 	*out_len = len;
 	return s;
 }
 
+void def_buf_append(def_buf *b, const char *s, size_t n)
+{
+	if (b->len + n + 1 > b->cap) {
+		size_t cap = b->cap ? b->cap : 64;
+		while (cap < b->len + n + 1)
+			cap *= 2;
+		b->data = lt_xrealloc(b->data, cap);
+		b->cap = cap;
+	}
+	memcpy(b->data + b->len, s, n);
+	b->len += n;
+	b->data[b->len] = '\0';
+}
+
 static char *trimmed_dup(const char *s, size_t len)
 {
 	size_t n;
-	const char *t = trim(s, len, &n);
+	const char *t = def_trim(s, len, &n);
 	return lt_xstrndup(t, n);
 }
 
@@ -109,7 +123,7 @@ static char *lower_dup(const char *s, size_t len)
 static bool is_empty_line(const char *s, size_t len)
 {
 	size_t n;
-	const char *t = trim(s, len, &n);
+	const char *t = def_trim(s, len, &n);
 	return n == 0 || t[0] == '#';
 }
 
@@ -117,12 +131,12 @@ static bool is_empty_line(const char *s, size_t len)
 static bool section_word(const char *s, size_t len, const char **word, size_t *word_len)
 {
 	size_t i = 0;
-	while (i < len && is_blank(s[i]))
+	while (i < len && def_is_blank(s[i]))
 		i++;
 	if (i == len || s[i] != '%')
 		return false;
 	size_t start = i;
-	while (i < len && !is_blank(s[i]))
+	while (i < len && !def_is_blank(s[i]))
 		i++;
 	*word = s + start;
 	*word_len = i - start;
@@ -247,7 +261,7 @@ static char *header_key(const def_line *l)
 	if (!colon || (hash && hash < colon))
 		return NULL;
 	size_t n;
-	const char *k = trim(l->text, (size_t)(colon - l->text), &n);
+	const char *k = def_trim(l->text, (size_t)(colon - l->text), &n);
 	return lower_dup(k, n);
 }
 
@@ -312,14 +326,14 @@ static int parse_header(parser *p, def_stage *s, size_t *i, size_t end, lt_error
 			const char *colon = memchr(l->text, ':', len);
 			if (!colon) {
 				size_t n;
-				const char *t = trim(l->text, l->len, &n);
+				const char *t = def_trim(l->text, l->len, &n);
 				return lt_error_set(err, 0,
 						    "%s:%zu: invalid header line '%.*s' (expected "
 						    "'Key: value')",
 						    p->path, *i + 1, (int)n, t);
 			}
 			size_t n;
-			const char *k = trim(l->text, (size_t)(colon - l->text), &n);
+			const char *k = def_trim(l->text, (size_t)(colon - l->text), &n);
 			key = lower_dup(k, n);
 			key_line = *i + 1;
 			part = trimmed_dup(colon + 1, len - (size_t)(colon + 1 - l->text));
@@ -351,7 +365,7 @@ static int parse_header(parser *p, def_stage *s, size_t *i, size_t end, lt_error
 static size_t word_len_at(const char *s, size_t len)
 {
 	size_t i = 0;
-	while (i < len && !is_blank(s[i]))
+	while (i < len && !def_is_blank(s[i]))
 		i++;
 	return i;
 }
@@ -362,14 +376,14 @@ static int files_args(parser *p, size_t line, const char *args, char **out, lt_e
 {
 	const char *hash = strchr(args, '#');
 	size_t len = hash ? (size_t)(hash - args) : strlen(args);
-	const char *t = trim(args, len, &len);
+	const char *t = def_trim(args, len, &len);
 	if (len == 0) {
 		*out = lt_xstrdup("");
 		return 0;
 	}
 	size_t w1 = word_len_at(t, len);
 	size_t rest_len;
-	const char *rest = trim(t + w1, len - w1, &rest_len);
+	const char *rest = def_trim(t + w1, len - w1, &rest_len);
 	if (w1 == 4 && strncasecmp(t, "from", 4) == 0 && rest_len > 0 &&
 	    word_len_at(rest, rest_len) == rest_len) {
 		*out = lt_strdup_printf("from %.*s", (int)rest_len, rest);
@@ -388,14 +402,14 @@ static int check_script_args(parser *p, size_t line, const char *name, const cha
 	size_t len = hash ? (size_t)(hash - args) : strlen(args);
 	const char *s = args;
 	while (len > 0) {
-		while (len > 0 && is_blank(*s)) {
+		while (len > 0 && def_is_blank(*s)) {
 			s++;
 			len--;
 		}
 		size_t w = word_len_at(s, len);
 		if (w == 2 && s[0] == '-' && s[1] == 'c') {
 			size_t rest;
-			trim(s + w, len - w, &rest);
+			def_trim(s + w, len - w, &rest);
 			if (rest == 0)
 				return lt_error_set(err, 0,
 						    "%s:%zu: %%%s -c needs a command (e.g. "
@@ -414,7 +428,7 @@ static char *section_body(const parser *p, size_t begin, size_t end)
 {
 	while (end > begin) {
 		size_t n;
-		trim(p->lines[end - 1].text, p->lines[end - 1].len, &n);
+		def_trim(p->lines[end - 1].text, p->lines[end - 1].len, &n);
 		if (n > 0)
 			break;
 		end--;
@@ -455,7 +469,7 @@ static int parse_section(parser *p, def_stage *s, size_t at, size_t body_end, lt
 
 	size_t rest_len;
 	const char *after = word + word_len;
-	const char *rest = trim(after, l->len - (size_t)(after - l->text), &rest_len);
+	const char *rest = def_trim(after, l->len - (size_t)(after - l->text), &rest_len);
 	char *app = NULL;
 	if (section_names[k].app) {
 		/* a comment is not a name */
@@ -465,7 +479,7 @@ static int parse_section(parser *p, def_stage *s, size_t at, size_t body_end, lt
 					    p->path, at + 1, section_names[k].name,
 					    section_names[k].name);
 		app = lt_xstrndup(rest, app_len);
-		rest = trim(rest + app_len, rest_len - app_len, &rest_len);
+		rest = def_trim(rest + app_len, rest_len - app_len, &rest_len);
 	}
 	char *args = lt_xstrndup(rest, rest_len);
 
@@ -554,7 +568,7 @@ static int check_leading_part(parser *p, size_t end, bool more_stages, size_t *f
 	char *key = header_key(l);
 	if (!key) {
 		size_t n;
-		const char *t = trim(l->text, l->len, &n);
+		const char *t = def_trim(l->text, l->len, &n);
 		return lt_error_set(err, 0,
 				    "%s:%zu: invalid header line '%.*s' (expected 'Key: value')",
 				    p->path, f + 1, (int)n, t);

@@ -5,46 +5,9 @@
 
 #include "deffile.h"
 
-typedef struct sec_buf {
-	char *data;
-	size_t len;
-	size_t cap;
-} sec_buf;
-
-static void buf_append(sec_buf *b, const char *s, size_t n)
+static void buf_add_str(def_buf *b, const char *s)
 {
-	if (b->len + n + 1 > b->cap) {
-		size_t cap = b->cap ? b->cap : 128;
-		while (cap < b->len + n + 1)
-			cap *= 2;
-		b->data = lt_xrealloc(b->data, cap);
-		b->cap = cap;
-	}
-	memcpy(b->data + b->len, s, n);
-	b->len += n;
-	b->data[b->len] = '\0';
-}
-
-static void buf_add_str(sec_buf *b, const char *s)
-{
-	buf_append(b, s, strlen(s));
-}
-
-static bool is_blank(char c)
-{
-	return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f';
-}
-
-static const char *trim(const char *s, size_t len, size_t *out_len)
-{
-	while (len > 0 && is_blank(*s)) {
-		s++;
-		len--;
-	}
-	while (len > 0 && is_blank(s[len - 1]))
-		len--;
-	*out_len = len;
-	return s;
+	def_buf_append(b, s, strlen(s));
 }
 
 /* The next line of a body: [*line, *line + *len); false at the end. *pos moves past it. */
@@ -64,7 +27,7 @@ static bool next_line(const char *body, size_t *pos, const char **line, size_t *
 static const char *args_without_comment(const char *args, size_t *len)
 {
 	const char *hash = strchr(args, '#');
-	return trim(args, hash ? (size_t)(hash - args) : strlen(args), len);
+	return def_trim(args, hash ? (size_t)(hash - args) : strlen(args), len);
 }
 
 const char *def_stage_header(const def_stage *s, const char *key)
@@ -85,18 +48,18 @@ const char *def_stage_header(const def_stage *s, const char *key)
 static int files_word(const char *s, size_t len, size_t *pos, char **word)
 {
 	size_t i = *pos;
-	while (i < len && is_blank(s[i]))
+	while (i < len && def_is_blank(s[i]))
 		i++;
 	if (i == len) {
 		*pos = i;
 		return 0;
 	}
-	sec_buf b = {0};
-	buf_append(&b, "", 0);
-	while (i < len && !is_blank(s[i])) {
+	def_buf b = {0};
+	def_buf_append(&b, "", 0);
+	while (i < len && !def_is_blank(s[i])) {
 		char q = s[i];
 		if (q != '"' && q != '\'') {
-			buf_append(&b, &s[i++], 1);
+			def_buf_append(&b, &s[i++], 1);
 			continue;
 		}
 		const char *close = memchr(s + i + 1, q, len - i - 1);
@@ -104,7 +67,7 @@ static int files_word(const char *s, size_t len, size_t *pos, char **word)
 			free(b.data);
 			return -1;
 		}
-		buf_append(&b, s + i + 1, (size_t)(close - (s + i + 1)));
+		def_buf_append(&b, s + i + 1, (size_t)(close - (s + i + 1)));
 		i = (size_t)(close - s) + 1;
 	}
 	*pos = i;
@@ -133,7 +96,7 @@ int def_files_entries(const def_file *d, const def_section *s, def_files_entry *
 	while (next_line(s->body, &pos, &raw, &raw_len)) {
 		lineno++;
 		size_t len;
-		const char *line = trim(raw, raw_len, &len);
+		const char *line = def_trim(raw, raw_len, &len);
 		if (len == 0 || line[0] == '#')
 			continue;
 		char *words[2] = {NULL, NULL};
@@ -187,8 +150,8 @@ int def_files_entries(const def_file *d, const def_section *s, def_files_entry *
  * into Apptainer's labels.json. */
 static char *valid_utf8(const char *s, size_t len)
 {
-	sec_buf b = {0};
-	buf_append(&b, "", 0);
+	def_buf b = {0};
+	def_buf_append(&b, "", 0);
 	const unsigned char *u = (const unsigned char *)s;
 	size_t i = 0;
 	while (i < len) {
@@ -213,7 +176,7 @@ static char *valid_utf8(const char *s, size_t len)
 			i++;
 			continue;
 		}
-		buf_append(&b, s + i, n);
+		def_buf_append(&b, s + i, n);
 		i += n;
 	}
 	return b.data;
@@ -229,14 +192,14 @@ json_t *def_labels(const def_section *s)
 	size_t raw_len;
 	while (next_line(s->body, &pos, &raw, &raw_len)) {
 		size_t len;
-		const char *line = trim(raw, raw_len, &len);
+		const char *line = def_trim(raw, raw_len, &len);
 		if (len == 0 || line[0] == '#')
 			continue;
 		size_t key_len = 0;
-		while (key_len < len && !is_blank(line[key_len]))
+		while (key_len < len && !def_is_blank(line[key_len]))
 			key_len++;
 		size_t value_len;
-		const char *value = trim(line + key_len, len - key_len, &value_len);
+		const char *value = def_trim(line + key_len, len - key_len, &value_len);
 		char *key = valid_utf8(line, key_len);
 		char *val = valid_utf8(value, value_len);
 		/* A key given again takes the later value, as in Apptainer's label map. */
@@ -261,20 +224,20 @@ char *def_script_file(const def_section *s)
 	size_t pos = 0;
 	const char *line;
 	size_t len;
-	sec_buf b = {0};
-	buf_append(&b, "", 0);
+	def_buf b = {0};
+	def_buf_append(&b, "", 0);
 	/* The first line with anything on it decides; Apptainer looks at the same line (it
 	 * trims the body first) but then takes its very first line as the shebang even when
 	 * that one is blank. */
 	bool shebang = false;
 	while (next_line(body, &pos, &line, &len)) {
 		size_t n;
-		const char *t = trim(line, len, &n);
+		const char *t = def_trim(line, len, &n);
 		if (n == 0)
 			continue;
 		shebang = n >= 2 && t[0] == '#' && t[1] == '!';
 		if (shebang) {
-			buf_append(&b, t, n);
+			def_buf_append(&b, t, n);
 			body += pos;
 		}
 		break;
@@ -285,7 +248,7 @@ char *def_script_file(const def_section *s)
 	const char *args = args_without_comment(s->args, &args_len);
 	if (args_len > 0) {
 		buf_add_str(&b, " ");
-		buf_append(&b, args, args_len);
+		def_buf_append(&b, args, args_len);
 	}
 	buf_add_str(&b, "\n\n");
 	buf_add_str(&b, body);
@@ -306,10 +269,10 @@ char **def_script_argv(const def_section *s, const char *script_path)
 	bool command = false;
 	size_t i = 0;
 	while (i < len) {
-		while (i < len && is_blank(args[i]))
+		while (i < len && def_is_blank(args[i]))
 			i++;
 		size_t start = i;
-		while (i < len && !is_blank(args[i]))
+		while (i < len && !def_is_blank(args[i]))
 			i++;
 		if (i == start)
 			break;
@@ -318,18 +281,18 @@ char **def_script_argv(const def_section *s, const char *script_path)
 			/* Everything after -c is one shell command, which gets the script as
 			 * its last word. */
 			size_t rest_len;
-			const char *rest = trim(args + i, len - i, &rest_len);
+			const char *rest = def_trim(args + i, len - i, &rest_len);
 			if (rest_len > 0) {
-				sec_buf cmd = {0};
+				def_buf cmd = {0};
 				const char *p = rest;
 				while (p < rest + rest_len) {
 					const char *w = p;
-					while (p < rest + rest_len && !is_blank(*p))
+					while (p < rest + rest_len && !def_is_blank(*p))
 						p++;
 					if (cmd.len)
 						buf_add_str(&cmd, " ");
-					buf_append(&cmd, w, (size_t)(p - w));
-					while (p < rest + rest_len && is_blank(*p))
+					def_buf_append(&cmd, w, (size_t)(p - w));
+					while (p < rest + rest_len && def_is_blank(*p))
 						p++;
 				}
 				buf_add_str(&cmd, " ");

@@ -38,47 +38,10 @@ struct def_vars {
 /* Nesting of values deeper than this can only be a loop through several names. */
 #define MAX_NESTING 64
 
-typedef struct tpl_buf {
-	char *data;
-	size_t len;
-	size_t cap;
-} tpl_buf;
-
-static void buf_append(tpl_buf *b, const char *s, size_t n)
-{
-	if (b->len + n + 1 > b->cap) {
-		size_t cap = b->cap ? b->cap : 64;
-		while (cap < b->len + n + 1)
-			cap *= 2;
-		b->data = lt_xrealloc(b->data, cap);
-		b->cap = cap;
-	}
-	memcpy(b->data + b->len, s, n);
-	b->len += n;
-	b->data[b->len] = '\0';
-}
-
-static bool is_blank(char c)
-{
-	return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f';
-}
-
 static bool is_word_char(char c)
 {
 	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
 	       c == '_';
-}
-
-static const char *trim(const char *s, size_t len, size_t *out_len)
-{
-	while (len > 0 && is_blank(*s)) {
-		s++;
-		len--;
-	}
-	while (len > 0 && is_blank(s[len - 1]))
-		len--;
-	*out_len = len;
-	return s;
 }
 
 static def_var *list_find(def_var_list *l, const char *name, size_t name_len)
@@ -125,8 +88,8 @@ static bool split_key_value(const char *s, size_t len, char **key, char **value)
 	if (!eq)
 		return false;
 	size_t key_len, value_len;
-	const char *k = trim(s, (size_t)(eq - s), &key_len);
-	const char *v = trim(eq + 1, len - (size_t)(eq + 1 - s), &value_len);
+	const char *k = def_trim(s, (size_t)(eq - s), &key_len);
+	const char *v = def_trim(eq + 1, len - (size_t)(eq + 1 - s), &value_len);
 	if (key_len == 0)
 		return false;
 	*key = lt_xstrndup(k, key_len);
@@ -146,7 +109,7 @@ static int read_arg_file(def_vars *v, const char *file, lt_error **err)
 		size_t line_len = nl ? (size_t)(nl - line) : (size_t)(data + len - line);
 		lineno++;
 		size_t text_len;
-		const char *text = trim(line, line_len, &text_len);
+		const char *text = def_trim(line, line_len, &text_len);
 		if (text_len > 0 && text[0] != '#') {
 			char *key, *value;
 			if (split_key_value(text, text_len, &key, &value))
@@ -209,7 +172,7 @@ void def_vars_begin_stage(def_vars *v)
 void def_vars_add_default(def_vars *v, const char *line, size_t len, size_t lineno)
 {
 	size_t text_len;
-	const char *text = trim(line, len, &text_len);
+	const char *text = def_trim(line, len, &text_len);
 	if (text_len == 0 || text[0] == '#')
 		return;
 	char *key, *value;
@@ -226,7 +189,7 @@ static bool match_placeholder(const char *s, size_t len, const char **name, size
 			      size_t *total)
 {
 	size_t i = 2;
-	while (i < len && is_blank(s[i]))
+	while (i < len && def_is_blank(s[i]))
 		i++;
 	size_t start = i;
 	while (i < len && is_word_char(s[i]))
@@ -234,7 +197,7 @@ static bool match_placeholder(const char *s, size_t len, const char **name, size
 	if (i == start)
 		return false;
 	size_t end = i;
-	while (i < len && is_blank(s[i]))
+	while (i < len && def_is_blank(s[i]))
 		i++;
 	if (i + 2 > len || s[i] != '}' || s[i + 1] != '}')
 		return false;
@@ -255,12 +218,12 @@ static bool in_comment(const char *line, size_t placeholder_at)
 }
 
 static int expand(def_vars *v, const char *s, size_t len, bool skip_comments, size_t lineno,
-		  const char *const *chain, size_t depth, tpl_buf *out, lt_error **err);
+		  const char *const *chain, size_t depth, def_buf *out, lt_error **err);
 
 /* Appends the value of `name` to out, with the placeholders inside it replaced. chain holds the
  * names being expanded around this one, innermost last. */
 static int append_value(def_vars *v, const char *name, size_t name_len, size_t lineno,
-			const char *const *chain, size_t depth, tpl_buf *out, lt_error **err)
+			const char *const *chain, size_t depth, def_buf *out, lt_error **err)
 {
 	def_var *var = list_find(&v->given, name, name_len);
 	if (var)
@@ -293,7 +256,7 @@ static int append_value(def_vars *v, const char *name, size_t name_len, size_t l
 }
 
 static int expand(def_vars *v, const char *s, size_t len, bool skip_comments, size_t lineno,
-		  const char *const *chain, size_t depth, tpl_buf *out, lt_error **err)
+		  const char *const *chain, size_t depth, def_buf *out, lt_error **err)
 {
 	size_t copied = 0;
 	for (size_t i = 0; i + 1 < len; i++) {
@@ -305,21 +268,21 @@ static int expand(def_vars *v, const char *s, size_t len, bool skip_comments, si
 			continue;
 		if (skip_comments && in_comment(s, i))
 			break;
-		buf_append(out, s + copied, i - copied);
+		def_buf_append(out, s + copied, i - copied);
 		if (append_value(v, name, name_len, lineno, chain, depth, out, err) < 0)
 			return -1;
 		i += total - 1;
 		copied = i + 1;
 	}
-	buf_append(out, s + copied, len - copied);
+	def_buf_append(out, s + copied, len - copied);
 	return 0;
 }
 
 int def_template_line(def_vars *v, const char *line, size_t len, size_t lineno, char **out,
 		      lt_error **err)
 {
-	tpl_buf b = {0};
-	buf_append(&b, "", 0);
+	def_buf b = {0};
+	def_buf_append(&b, "", 0);
 	if (expand(v, line, len, true, lineno, NULL, 0, &b, err) < 0) {
 		free(b.data);
 		return -1;
@@ -330,13 +293,13 @@ int def_template_line(def_vars *v, const char *line, size_t len, size_t lineno, 
 
 int def_vars_check_unused(const def_vars *v, lt_error **err)
 {
-	tpl_buf names = {0};
+	def_buf names = {0};
 	for (size_t i = 0; i < v->given.n; i++) {
 		if (v->given.items[i].used)
 			continue;
 		if (names.len)
-			buf_append(&names, " ", 1);
-		buf_append(&names, v->given.items[i].name, strlen(v->given.items[i].name));
+			def_buf_append(&names, " ", 1);
+		def_buf_append(&names, v->given.items[i].name, strlen(v->given.items[i].name));
 	}
 	if (!names.len)
 		return 0;

@@ -53,8 +53,8 @@ typedef struct def_header {
 } def_header;
 
 typedef struct def_stage {
-	char *name; /* the Stage: header, or NULL */
-	char *bootstrap; /* lower case agent name: docker, localimage, debootstrap, ... */
+	char *name;	     /* the Stage: header, or NULL */
+	char *bootstrap;     /* lower case agent name: docker, localimage, debootstrap, ... */
 	def_header *headers; /* in file order, Bootstrap included */
 	size_t n_headers;
 	def_section *sections; /* in file order */
@@ -143,5 +143,18 @@ int def_template_line(def_vars *v, const char *line, size_t len, size_t lineno, 
 /* Fails when a --build-arg / --build-arg-file value was never used (only warns with
  * warn_unused). */
 int def_vars_check_unused(const def_vars *v, lt_error **err);
+
+/* Text helpers of def_parse.c, def_template.c and def_sections.c. Blanks are what Apptainer
+ * trims from definition-file lines: ' ', '\t', '\r', '\v' and '\f' (never '\n'). */
+bool def_is_blank(char c);
+/* [s, s + len) without leading and trailing blanks: its start, and its length in *out_len. */
+const char *def_trim(const char *s, size_t len, size_t *out_len);
+/* A growing NUL-terminated string; {0} is empty (data stays NULL until the first append). */
+typedef struct def_buf {
+	char *data;
+	size_t len;
+	size_t cap;
+} def_buf;
+void def_buf_append(def_buf *b, const char *s, size_t n);
 
 #endif
