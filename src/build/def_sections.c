@@ -155,28 +155,11 @@ static char *valid_utf8(const char *s, size_t len)
 	const unsigned char *u = (const unsigned char *)s;
 	size_t i = 0;
 	while (i < len) {
-		size_t n = u[i] < 0x80		 ? 1
-			   : (u[i] >> 5) == 0x6	 ? 2
-			   : (u[i] >> 4) == 0xe	 ? 3
-			   : (u[i] >> 3) == 0x1e ? 4
-						 : 0;
-		bool ok = n > 0 && i + n <= len;
-		for (size_t k = 1; ok && k < n; k++)
-			ok = (u[i + k] & 0xc0) == 0x80;
-		if (ok && n > 1) {
-			/* refuse overlong forms, surrogates and code points past U+10FFFF */
-			unsigned cp = u[i] & (0x7f >> n);
-			for (size_t k = 1; k < n; k++)
-				cp = (cp << 6) | (u[i + k] & 0x3f);
-			static const unsigned min_cp[] = {0, 0, 0x80, 0x800, 0x10000};
-			ok = cp >= min_cp[n] && cp <= 0x10ffff && (cp < 0xd800 || cp > 0xdfff);
-		}
-		if (!ok) {
+		size_t n;
+		if (lt_utf8_decode(u + i, len - i, &n) < 0)
 			buf_add_str(&b, "\xef\xbf\xbd");
-			i++;
-			continue;
-		}
-		def_buf_append(&b, s + i, n);
+		else
+			def_buf_append(&b, s + i, n);
 		i += n;
 	}
 	return b.data;
