@@ -18,14 +18,13 @@ static void off_file_destroy(sqfs_object_t *obj)
 	free(obj);
 }
 
-static int off_file_read_at(sqfs_file_t *base, sqfs_u64 offset, void *buffer, size_t size)
+/* The whole range, at the partition's offset in the file; the errno of a failed call (EIO for
+ * one that moved nothing) is kept for the error message libsquashfs cannot carry. */
+static int off_file_transfer(sq_file *f, sqfs_u64 offset, char *p, size_t size, bool writing)
 {
-	sq_file *f = (sq_file *)base;
-	if (offset + size > f->size)
-		return SQFS_ERROR_OUT_OF_BOUNDS;
-	char *p = buffer;
 	while (size > 0) {
-		ssize_t n = pread(f->fd, p, size, (off_t)(f->base + offset));
+		off_t at = (off_t)(f->base + offset);
+		ssize_t n = writing ? pwrite(f->fd, p, size, at) : pread(f->fd, p, size, at);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0) {
@@ -39,26 +38,23 @@ static int off_file_read_at(sqfs_file_t *base, sqfs_u64 offset, void *buffer, si
 	return 0;
 }
 
+static int off_file_read_at(sqfs_file_t *base, sqfs_u64 offset, void *buffer, size_t size)
+{
+	sq_file *f = (sq_file *)base;
+	if (offset + size > f->size)
+		return SQFS_ERROR_OUT_OF_BOUNDS;
+	return off_file_transfer(f, offset, buffer, size, false);
+}
+
 static int off_file_write_at(sqfs_file_t *base, sqfs_u64 offset, const void *buffer, size_t size)
 {
 	sq_file *f = (sq_file *)base;
-	const char *p = buffer;
 	sqfs_u64 end = offset + size;
-	while (size > 0) {
-		ssize_t n = pwrite(f->fd, p, size, (off_t)(f->base + offset));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			f->error = n < 0 ? errno : EIO;
-			return SQFS_ERROR_IO;
-		}
-		p += n;
-		size -= (size_t)n;
-		offset += (sqfs_u64)n;
-	}
-	if (end > f->size)
+	/* a write only reads the buffer, so dropping const is safe */
+	int rc = off_file_transfer(f, offset, (char *)buffer, size, true);
+	if (rc == 0 && end > f->size)
 		f->size = end;
-	return 0;
+	return rc;
 }
 
 static sqfs_u64 off_file_get_size(const sqfs_file_t *base)
