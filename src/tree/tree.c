@@ -254,28 +254,40 @@ void lt_tree_replace_inode(lt_tree *t, lt_node *node, lt_inode *inode)
 	node->inode = inode;
 }
 
+#define MAX_COMPONENT 4096
+
+/* Copies the next element of the '/'-separated path at *p into name (MAX_COMPONENT bytes) and
+ * moves *p past it: 1, or 0 at the end, or -1 when the element does not fit. */
+static int next_component(const char **p, char name[MAX_COMPONENT])
+{
+	const char *s = *p;
+	while (*s == '/')
+		s++;
+	*p = s;
+	if (!*s)
+		return 0;
+	const char *e = strchr(s, '/');
+	size_t len = e ? (size_t)(e - s) : strlen(s);
+	if (len >= MAX_COMPONENT)
+		return -1;
+	memcpy(name, s, len);
+	name[len] = '\0';
+	*p = s + len;
+	return 1;
+}
+
 lt_node *lt_tree_lookup(lt_tree *t, const char *path)
 {
 	lt_node *cur = t->root;
 	const char *p = path;
-	char name[4096];
-	while (*p) {
-		while (*p == '/')
-			p++;
-		if (!*p)
-			break;
-		const char *e = strchr(p, '/');
-		size_t len = e ? (size_t)(e - p) : strlen(p);
-		if (len >= sizeof(name))
-			return NULL;
-		memcpy(name, p, len);
-		name[len] = '\0';
+	char name[MAX_COMPONENT];
+	int r;
+	while ((r = next_component(&p, name)) > 0) {
 		cur = lt_tree_child(t, cur, name);
 		if (cur == NULL)
 			return NULL;
-		p += len;
 	}
-	return cur;
+	return r < 0 ? NULL : cur;
 }
 
 char *lt_node_path(const lt_node *node)
@@ -378,8 +390,7 @@ lt_node *lt_tree_add_implicit_dir(lt_tree *t, lt_node *dir, const char *name)
 	return n;
 }
 
-#define MAX_SYMLINKS  40
-#define MAX_COMPONENT 4096
+#define MAX_SYMLINKS 40
 
 static int resolve(lt_tree *t, lt_node *start, const char *path, bool create, int *links,
 		   lt_node **out, lt_error **err)
@@ -388,18 +399,8 @@ static int resolve(lt_tree *t, lt_node *start, const char *path, bool create, in
 	const char *p = path;
 	char comp[MAX_COMPONENT];
 	*out = NULL;
-	while (*p) {
-		while (*p == '/')
-			p++;
-		if (!*p)
-			break;
-		const char *e = strchr(p, '/');
-		size_t len = e ? (size_t)(e - p) : strlen(p);
-		if (len >= sizeof(comp))
-			return lt_error_set(err, 0, "path component too long");
-		memcpy(comp, p, len);
-		comp[len] = '\0';
-		p += len;
+	int r;
+	while ((r = next_component(&p, comp)) > 0) {
 		if (strcmp(comp, ".") == 0)
 			continue;
 		if (strcmp(comp, "..") == 0) {
@@ -443,6 +444,8 @@ static int resolve(lt_tree *t, lt_node *start, const char *path, bool create, in
 			break;
 		}
 	}
+	if (r < 0)
+		return lt_error_set(err, 0, "path component too long");
 	*out = cur;
 	return 0;
 }
