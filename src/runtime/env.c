@@ -519,10 +519,12 @@ static int parse_braced(sh_parser *p, fields *f, bool quoted, bool in_dq)
 	return 0;
 }
 
-/* $...; p->i is at the '$'. */
-static int parse_dollar(sh_parser *p, fields *f, bool quoted, bool in_dq)
+/* $... or `...`; p->i is at the '$' or the '`'. */
+static int parse_expansion(sh_parser *p, fields *f, bool quoted, bool in_dq)
 {
 	const char *s = p->s;
+	if (s[p->i] == '`')
+		return sh_fail(p, "command substitution is not supported (it needs a shell)");
 	p->i++;
 	if (p->i >= p->len) {
 		fl_add(f, "$", 1);
@@ -580,14 +582,11 @@ static int parse_dq(sh_parser *p, fields *f)
 			p->i++;
 			continue;
 		}
-		if (c == '$') {
-			if (parse_dollar(p, f, true, true) < 0)
+		if (c == '$' || c == '`') {
+			if (parse_expansion(p, f, true, true) < 0)
 				return -1;
 			continue;
 		}
-		if (c == '`')
-			return sh_fail(p,
-				       "command substitution is not supported (it needs a shell)");
 		fl_add(f, &c, 1);
 		p->i++;
 	}
@@ -643,14 +642,11 @@ static int parse_word(sh_parser *p, fields *f, int ctx, bool in_dq)
 				return -1;
 			continue;
 		}
-		if (c == '$') {
-			if (parse_dollar(p, f, in_dq, in_dq) < 0)
+		if (c == '$' || c == '`') {
+			if (parse_expansion(p, f, in_dq, in_dq) < 0)
 				return -1;
 			continue;
 		}
-		if (c == '`')
-			return sh_fail(p,
-				       "command substitution is not supported (it needs a shell)");
 		if (c == '~' && p->i == start && ctx == CTX_WORD && !p->words_mode &&
 		    (p->i + 1 >= p->len || s[p->i + 1] == '/' || is_blank(s[p->i + 1]) ||
 		     is_operator(s[p->i + 1]))) {
@@ -705,6 +701,20 @@ typedef struct assign {
 	char *name;
 	char *value;
 } assign;
+
+/* NAME=WORD at p->i, an being assignment_at()'s length of NAME; new strings in *a. */
+static int parse_assignment(sh_parser *p, size_t an, assign *a)
+{
+	a->name = lt_xstrndup(p->s + p->i, an);
+	p->i += an + 1;
+	a->value = NULL;
+	if (parse_word_joined(p, &a->value) < 0) {
+		free(a->name);
+		free(a->value);
+		return -1;
+	}
+	return 0;
+}
 
 static bool is_reserved(const char *w)
 {
@@ -823,30 +833,20 @@ static int run_command(sh_parser *p)
 		}
 		size_t an = assignment_at(p);
 		if (an > 0 && words.n == 0) {
-			char *name = lt_xstrndup(p->s + p->i, an);
-			p->i += an + 1;
-			char *value = NULL;
-			if (parse_word_joined(p, &value) < 0) {
-				free(name);
-				free(value);
+			assign a;
+			if (parse_assignment(p, an, &a) < 0)
 				goto out;
-			}
 			assigns = lt_xrealloc(assigns, (n_assign + 1) * sizeof(*assigns));
-			assigns[n_assign++] = (assign){name, value};
+			assigns[n_assign++] = a;
 			continue;
 		}
 		if (declaration && an > 0) {
-			char *name = lt_xstrndup(p->s + p->i, an);
-			p->i += an + 1;
-			char *value = NULL;
-			if (parse_word_joined(p, &value) < 0) {
-				free(name);
-				free(value);
+			assign a;
+			if (parse_assignment(p, an, &a) < 0)
 				goto out;
-			}
-			sv_push(&words, lt_strdup_printf("%s=%s", name, value));
-			free(name);
-			free(value);
+			sv_push(&words, lt_strdup_printf("%s=%s", a.name, a.value));
+			free(a.name);
+			free(a.value);
 			continue;
 		}
 		fields f = {.split = true, .out = &words};
