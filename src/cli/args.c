@@ -62,6 +62,11 @@ int64_t cli_build_time(void)
 	return (int64_t)time(NULL);
 }
 
+int64_t cli_convert_time(const build_opts *o)
+{
+	return o->deterministic && !cli_reproducible() ? -1 : cli_build_time();
+}
+
 bool cli_env_flag(const char *apptainer_name, const char *litho_name)
 {
 	const char *singularity = NULL;

@@ -42,6 +42,9 @@ int64_t cli_sif_time(void);
 bool cli_reproducible(void);
 /* SOURCE_DATE_EPOCH when set (and valid), otherwise now. */
 int64_t cli_build_time(void);
+/* The build time of an image conversion (build, pull): cli_build_time(), but -1 with
+ * --reproducible and no SOURCE_DATE_EPOCH, for the build to derive it from the image. */
+int64_t cli_convert_time(const build_opts *o);
 
 /* Long options shared by the commands that convert images (build, pull) and those that read
  * registries (build, pull, push, run ...). Their codes are above any short option. */

@@ -160,9 +160,7 @@ int cmd_build(int argc, char **argv, lt_error **err)
 	o.n_build_args = n_args;
 	o.binds = binds;
 	o.n_binds = n_binds;
-	o.build_time = cli_build_time();
-	if (o.deterministic && !cli_reproducible())
-		o.build_time = -1; /* derived from the image by the build */
+	o.build_time = cli_convert_time(&o);
 
 	double t0 = cli_now();
 	build_report rep;

@@ -94,9 +94,7 @@ int cmd_pull(int argc, char **argv, lt_error **err)
 	output = dir && *dir && file[0] != '/' ? lt_path_join(dir, file) : lt_xstrdup(file);
 	free(default_name);
 	o.output = output;
-	o.build_time = cli_build_time();
-	if (o.deterministic && !cli_reproducible())
-		o.build_time = -1;
+	o.build_time = cli_convert_time(&o);
 
 	double t0 = cli_now();
 	build_report rep;
