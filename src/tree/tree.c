@@ -204,17 +204,27 @@ void lt_inode_unref(lt_inode *ino)
 		inode_free(ino);
 }
 
-/* Frees a node and its subtree; the caller has unlinked it from its parent. */
-static void free_subtree(lt_tree *t, lt_node *node)
+static void free_subtree(lt_tree *t, lt_node *node);
+
+/* Frees the children of dir and their subtrees, leaving dir empty. */
+static void free_children(lt_tree *t, lt_node *dir)
 {
 	/* Iterative over siblings, recursive over depth (bounded by path depth). */
-	lt_node *c = node->first_child;
+	lt_node *c = dir->first_child;
 	while (c != NULL) {
 		lt_node *next = c->next_sibling;
 		table_remove(t, c);
 		free_subtree(t, c);
 		c = next;
 	}
+	dir->first_child = NULL;
+	dir->n_children = 0;
+}
+
+/* Frees a node and its subtree; the caller has unlinked it from its parent. */
+static void free_subtree(lt_tree *t, lt_node *node)
+{
+	free_children(t, node);
 	release_inode(node->inode);
 	free(node->name);
 	free(node);
@@ -240,15 +250,7 @@ void lt_tree_remove(lt_tree *t, lt_node *node)
 
 void lt_tree_replace_inode(lt_tree *t, lt_node *node, lt_inode *inode)
 {
-	lt_node *c = node->first_child;
-	while (c != NULL) {
-		lt_node *next = c->next_sibling;
-		table_remove(t, c);
-		free_subtree(t, c);
-		c = next;
-	}
-	node->first_child = NULL;
-	node->n_children = 0;
+	free_children(t, node);
 	inode->nlink++;
 	release_inode(node->inode);
 	node->inode = inode;
