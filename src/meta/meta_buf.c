@@ -173,11 +173,6 @@ const char *meta_jstr(const json_t *v, size_t *len)
 	return json_string_value(v);
 }
 
-static int cmp_keys(const void *a, const void *b)
-{
-	return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
 void mb_add_json_string_map(meta_buf *b, const json_t *obj, bool indent)
 {
 	size_t n = json_object_size(obj);
@@ -185,15 +180,8 @@ void mb_add_json_string_map(meta_buf *b, const json_t *obj, bool indent)
 		mb_add(b, "{}");
 		return;
 	}
-	const char **keys = lt_xcalloc(n, sizeof(*keys));
-	size_t k = 0;
-	const char *key;
-	json_t *val;
-	json_object_foreach((json_t *)obj, key, val)
-	{
-		keys[k++] = key;
-	}
-	qsort(keys, k, sizeof(*keys), cmp_keys);
+	size_t k;
+	const char **keys = lt_json_sorted_keys(obj, &k);
 	mb_addc(b, '{');
 	for (size_t i = 0; i < k; i++) {
 		if (i > 0)

@@ -314,23 +314,11 @@ static void encode_strings(meta_buf *b, const json_t *list)
 	mb_addc(b, ']');
 }
 
-static int cmp_str(const void *a, const void *b)
-{
-	return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
 /* map[string]struct{}: {"k":{},...} with sorted keys */
 static void encode_set(meta_buf *b, const json_t *obj)
 {
-	size_t n = json_object_size(obj), k = 0;
-	const char **keys = lt_xcalloc(n, sizeof(*keys));
-	const char *key;
-	json_t *val;
-	json_object_foreach((json_t *)obj, key, val)
-	{
-		keys[k++] = key;
-	}
-	qsort(keys, k, sizeof(*keys), cmp_str);
+	size_t k;
+	const char **keys = lt_json_sorted_keys(obj, &k);
 	mb_addc(b, '{');
 	for (size_t i = 0; i < k; i++) {
 		if (i > 0)

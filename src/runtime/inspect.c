@@ -503,21 +503,6 @@ static void indent(FILE *f, int level)
 		fputc('\t', f);
 }
 
-static size_t sorted_keys(const json_t *o, const char ***keys)
-{
-	size_t n = json_object_size(o), k = 0;
-	*keys = lt_xcalloc(n + 1, sizeof(**keys));
-	const char *key;
-	json_t *v;
-	json_object_foreach((json_t *)o, key, v)
-	{
-		(*keys)[k++] = key;
-	}
-	if (k > 0)
-		qsort(*keys, k, sizeof(**keys), cmp_names);
-	return k;
-}
-
 /* Opens a struct field: `,` before all but the first, the key, `: `. */
 static void field(FILE *f, bool *first, int level, const char *name)
 {
@@ -531,8 +516,8 @@ static void field(FILE *f, bool *first, int level, const char *name)
 
 static void string_map(FILE *f, const json_t *o, int level)
 {
-	const char **keys;
-	size_t n = sorted_keys(o, &keys);
+	size_t n;
+	const char **keys = lt_json_sorted_keys(o, &n);
 	fputc('{', f);
 	for (size_t i = 0; i < n; i++) {
 		indent(f, level + 1);
@@ -588,8 +573,8 @@ static void print_json(FILE *f, const meta *m)
 	const json_t *apps = json_object_get(m->attrs, "apps");
 	if (json_is_object(apps) && json_object_size(apps) > 0) {
 		field(f, &first, 3, "apps");
-		const char **keys;
-		size_t n = sorted_keys(apps, &keys);
+		size_t n;
+		const char **keys = lt_json_sorted_keys(apps, &n);
 		fputc('{', f);
 		for (size_t i = 0; i < n; i++) {
 			indent(f, 4);
@@ -627,8 +612,8 @@ static void print_json(FILE *f, const meta *m)
  */
 static void print_sorted_map(FILE *f, const json_t *o, bool env)
 {
-	const char **keys;
-	size_t n = sorted_keys(o, &keys);
+	size_t n;
+	const char **keys = lt_json_sorted_keys(o, &n);
 	for (size_t i = 0; i < n; i++) {
 		const char *v = json_string_value(json_object_get(o, keys[i]));
 		if (env)
@@ -664,8 +649,8 @@ static void print_text(FILE *f, const meta *m, const rt_inspect_opts *o, const c
 	const json_t *apps = json_object_get(m->attrs, "apps");
 	const json_t *app = app_name ? json_object_get(apps, app_name) : NULL;
 	if (o->list_apps && json_is_object(apps)) {
-		const char **keys;
-		size_t n = sorted_keys(apps, &keys);
+		size_t n;
+		const char **keys = lt_json_sorted_keys(apps, &n);
 		for (size_t i = 0; i < n; i++)
 			fprintf(f, "%s\n", keys[i]);
 		free(keys);

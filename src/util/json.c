@@ -1,4 +1,5 @@
 #include <stdlib.h>
+#include <string.h>
 
 #include "util.h"
 
@@ -31,6 +32,27 @@ const char *lt_json_string(const json_t *obj, const char *key)
 		return NULL;
 	json_t *v = json_object_get(obj, key);
 	return json_is_string(v) ? json_string_value(v) : NULL;
+}
+
+static int cmp_keys(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+const char **lt_json_sorted_keys(const json_t *obj, size_t *n)
+{
+	size_t k = 0;
+	const char **keys = lt_xcalloc(json_object_size(obj) + 1, sizeof(*keys));
+	const char *key;
+	json_t *v;
+	json_object_foreach((json_t *)obj, key, v)
+	{
+		keys[k++] = key;
+	}
+	if (k > 0)
+		qsort(keys, k, sizeof(*keys), cmp_keys);
+	*n = k;
+	return keys;
 }
 
 char *lt_json_dump_compact(const json_t *value)

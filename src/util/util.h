@@ -142,6 +142,10 @@ json_t *lt_json_parse(const char *data, size_t len, const char *what, lt_error *
 json_t *lt_json_load_file(const char *path, lt_error **err);
 /* Returns the string member `key` of obj, or NULL when absent, null or not a string. */
 const char *lt_json_string(const json_t *obj, const char *key);
+/* The keys of obj in bytewise order (how Go orders map keys when it encodes them), as a
+ * NULL-terminated array of borrowed strings: free() only the array. *n is their number (0 when
+ * obj is not an object). */
+const char **lt_json_sorted_keys(const json_t *obj, size_t *n);
 /* Serialises with sorted keys and no extra spaces (stable output); free() the result. */
 char *lt_json_dump_compact(const json_t *value);
 /* Serialises indented like Go's json.MarshalIndent(v, "", "\t"). */

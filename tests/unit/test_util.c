@@ -217,6 +217,24 @@ static void test_json(void)
 	CHECK_STR(s, "{\"a\":\"x\",\"b\":1}");
 	free(s);
 	json_decref(v);
+	/* bytewise: upper case before lower case, "\xc3..." after ASCII */
+	v = json_pack("{s:i,s:i,s:i,s:i}", "b", 1, "\xc3\xa9", 2, "B", 3, "a", 4);
+	size_t n = 99;
+	const char **keys = lt_json_sorted_keys(v, &n);
+	CHECK_INT(n, 4);
+	CHECK_STR(keys[0], "B");
+	CHECK_STR(keys[1], "a");
+	CHECK_STR(keys[2], "b");
+	CHECK_STR(keys[3], "\xc3\xa9");
+	CHECK(keys[4] == NULL);
+	free(keys);
+	json_decref(v);
+	v = json_array();
+	keys = lt_json_sorted_keys(v, &n);
+	CHECK_INT(n, 0);
+	CHECK(keys[0] == NULL);
+	free(keys);
+	json_decref(v);
 	CHECK(lt_json_parse("{\"a\":", 5, "manifest of x", &err) == NULL);
 	CHECK_ERR(err, "manifest of x: invalid JSON");
 	/* Duplicate keys are rejected: they make digests ambiguous. */
