@@ -7,8 +7,6 @@
 
 #include "meta_internal.h"
 
-static const char hexdigits[] = "0123456789abcdef";
-
 void mb_init(meta_buf *b)
 {
 	b->cap = 64;
@@ -83,65 +81,12 @@ void mb_free(meta_buf *b)
 	b->len = b->cap = 0;
 }
 
-void mb_add_json_string(meta_buf *b, const char *str, size_t len)
+void mb_add_json_string(meta_buf *b, const char *s, size_t len)
 {
-	const unsigned char *s = (const unsigned char *)str;
-	mb_addc(b, '"');
-	size_t i = 0;
-	while (i < len) {
-		unsigned char c = s[i];
-		if (c < 0x80) {
-			i++;
-			switch (c) {
-			case '\\':
-			case '"':
-				mb_addc(b, '\\');
-				mb_addc(b, (char)c);
-				break;
-			case '\b':
-				mb_add(b, "\\b");
-				break;
-			case '\f':
-				mb_add(b, "\\f");
-				break;
-			case '\n':
-				mb_add(b, "\\n");
-				break;
-			case '\r':
-				mb_add(b, "\\r");
-				break;
-			case '\t':
-				mb_add(b, "\\t");
-				break;
-			default:
-				if (c < 0x20 || c == '<' || c == '>' || c == '&') {
-					char esc[7] = {'\\',
-						       'u',
-						       '0',
-						       '0',
-						       hexdigits[c >> 4],
-						       hexdigits[c & 0xF],
-						       '\0'};
-					mb_add(b, esc);
-				} else {
-					mb_addc(b, (char)c);
-				}
-			}
-			continue;
-		}
-		size_t w;
-		int32_t r = lt_utf8_decode(s + i, len - i, &w);
-		if (r < 0)
-			mb_add(b, "\\ufffd");
-		else if (r == 0x2028)
-			mb_add(b, "\\u2028");
-		else if (r == 0x2029)
-			mb_add(b, "\\u2029");
-		else
-			mb_addn(b, (const char *)s + i, w);
-		i += w;
-	}
-	mb_addc(b, '"');
+	size_t n;
+	char *q = lt_json_go_string(s, len, &n);
+	mb_addn(b, q, n);
+	free(q);
 }
 
 void mb_add_shell_escape(meta_buf *b, const char *s, size_t len)

@@ -439,56 +439,12 @@ static json_t *decode_metadata(const char *data, size_t len, lt_error **err)
 /* ---------------------------------------------------------------------------------------------
  * Go's json.MarshalIndent(v, "", "\t") of the metadata
  */
-static void go_string(FILE *f, const char *str, size_t len)
+static void go_string(FILE *f, const char *s, size_t len)
 {
-	static const char hex[] = "0123456789abcdef";
-	const unsigned char *s = (const unsigned char *)str;
-	fputc('"', f);
-	for (size_t i = 0; i < len;) {
-		unsigned char c = s[i];
-		if (c < 0x80) {
-			switch (c) {
-			case '"':
-				fputs("\\\"", f);
-				break;
-			case '\\':
-				fputs("\\\\", f);
-				break;
-			case '\n':
-				fputs("\\n", f);
-				break;
-			case '\r':
-				fputs("\\r", f);
-				break;
-			case '\t':
-				fputs("\\t", f);
-				break;
-			case '\b':
-				fputs("\\b", f);
-				break;
-			case '\f':
-				fputs("\\f", f);
-				break;
-			default:
-				if (c < 0x20 || c == '<' || c == '>' || c == '&')
-					fprintf(f, "\\u00%c%c", hex[c >> 4], hex[c & 15]);
-				else
-					fputc(c, f);
-			}
-			i++;
-			continue;
-		}
-		size_t n;
-		int32_t r = lt_utf8_decode(s + i, len - i, &n);
-		if (r < 0)
-			fputs("\\ufffd", f);
-		else if (r == 0x2028 || r == 0x2029)
-			fprintf(f, "\\u%04x", (unsigned)r);
-		else
-			fwrite(s + i, 1, n, f);
-		i += n;
-	}
-	fputc('"', f);
+	size_t n;
+	char *q = lt_json_go_string(s, len, &n);
+	fwrite(q, 1, n, f);
+	free(q);
 }
 
 static void go_jstr(FILE *f, const json_t *s)

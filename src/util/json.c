@@ -55,6 +55,62 @@ const char **lt_json_sorted_keys(const json_t *obj, size_t *n)
 	return keys;
 }
 
+char *lt_json_go_string(const char *str, size_t len, size_t *out_len)
+{
+	static const char hex[] = "0123456789abcdef";
+	const unsigned char *s = (const unsigned char *)str;
+	/* no input byte takes more than 6 output bytes ("\u00XX", "\ufffd") */
+	char *out = lt_xmalloc(6 * len + 3), *o = out;
+	*o++ = '"';
+	for (size_t i = 0; i < len;) {
+		unsigned char c = s[i];
+		if (c >= 0x80) {
+			size_t w;
+			int32_t r = lt_utf8_decode(s + i, len - i, &w);
+			if (r < 0)
+				o = stpcpy(o, "\\ufffd");
+			else if (r == 0x2028 || r == 0x2029)
+				o += sprintf(o, "\\u%04x", (unsigned)r);
+			else
+				o = mempcpy(o, s + i, w);
+			i += w;
+			continue;
+		}
+		i++;
+		switch (c) {
+		case '"':
+		case '\\':
+			*o++ = '\\';
+			*o++ = (char)c;
+			break;
+		case '\b':
+			o = stpcpy(o, "\\b");
+			break;
+		case '\f':
+			o = stpcpy(o, "\\f");
+			break;
+		case '\n':
+			o = stpcpy(o, "\\n");
+			break;
+		case '\r':
+			o = stpcpy(o, "\\r");
+			break;
+		case '\t':
+			o = stpcpy(o, "\\t");
+			break;
+		default:
+			if (c < 0x20 || c == '<' || c == '>' || c == '&')
+				o += sprintf(o, "\\u00%c%c", hex[c >> 4], hex[c & 0xF]);
+			else
+				*o++ = (char)c;
+		}
+	}
+	*o++ = '"';
+	*o = '\0';
+	*out_len = (size_t)(o - out);
+	return out;
+}
+
 char *lt_json_dump_compact(const json_t *value)
 {
 	char *s = json_dumps(value, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);

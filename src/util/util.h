@@ -146,6 +146,9 @@ const char *lt_json_string(const json_t *obj, const char *key);
  * NULL-terminated array of borrowed strings: free() only the array. *n is their number (0 when
  * obj is not an object). */
 const char **lt_json_sorted_keys(const json_t *obj, size_t *n);
+/* [s, s + len) as Go's encoding/json writes a string: quoted, '<', '>', '&', U+2028 and U+2029
+ * escaped, invalid UTF-8 as \ufffd. A new NUL-terminated string of *out_len bytes. */
+char *lt_json_go_string(const char *s, size_t len, size_t *out_len);
 /* Serialises with sorted keys and no extra spaces (stable output); free() the result. */
 char *lt_json_dump_compact(const json_t *value);
 /* Serialises indented like Go's json.MarshalIndent(v, "", "\t"). */

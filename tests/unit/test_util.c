@@ -243,6 +243,23 @@ static void test_json(void)
 	lt_error_free(&err);
 }
 
+static void test_json_go_string(void)
+{
+	/* Go: json.Marshal(string) with its HTML-safe escapes */
+	static const char in[] =
+	    "a\"\\\b\f\n\r\t\x01\0<>&\x7f\xc3\xa9\xe2\x80\xa8\xe2\x80\xa9\xff\xe2\x80";
+	size_t n = 0;
+	char *q = lt_json_go_string(in, sizeof(in) - 1, &n);
+	CHECK_STR(q, "\"a\\\"\\\\\\b\\f\\n\\r\\t\\u0001\\u0000\\u003c\\u003e\\u0026\x7f\xc3\xa9"
+		     "\\u2028\\u2029\\ufffd\\ufffd\\ufffd\"");
+	CHECK_INT(n, strlen(q));
+	free(q);
+	q = lt_json_go_string("", 0, &n);
+	CHECK_STR(q, "\"\"");
+	CHECK_INT(n, 2);
+	free(q);
+}
+
 static bool exists(const char *p)
 {
 	struct stat st;
@@ -378,6 +395,7 @@ int main(void)
 	RUN(test_env_name);
 	RUN(test_parse_int);
 	RUN(test_json);
+	RUN(test_json_go_string);
 	RUN(test_atomic_commit);
 	RUN(test_atomic_abort);
 	RUN(test_atomic_signal);
