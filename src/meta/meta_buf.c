@@ -51,14 +51,9 @@ void mb_printf(meta_buf *b, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	char *s = NULL;
-	int n = vasprintf(&s, fmt, ap);
+	char *s = lt_strdup_vprintf(fmt, ap);
 	va_end(ap);
-	if (n < 0) {
-		fputs("litho: out of memory\n", stderr);
-		abort();
-	}
-	mb_addn(b, s, (size_t)n);
+	mb_add(b, s);
 	free(s);
 }
 

@@ -4,21 +4,11 @@
 
 #include "util.h"
 
-LT_PRINTF(1, 0) static char *vformat(const char *fmt, va_list ap)
-{
-	char *s = NULL;
-	if (vasprintf(&s, fmt, ap) < 0) {
-		fputs("litho: out of memory\n", stderr);
-		abort();
-	}
-	return s;
-}
-
 int lt_error_setv(lt_error **err, int errnum, const char *fmt, va_list ap)
 {
 	if (err == NULL)
 		return -1;
-	char *msg = vformat(fmt, ap);
+	char *msg = lt_strdup_vprintf(fmt, ap);
 	if (errnum != 0) {
 		char *full = lt_strdup_printf("%s: %s", msg, strerror(errnum));
 		free(msg);
@@ -47,7 +37,7 @@ int lt_error_wrap(lt_error **err, const char *fmt, ...)
 		return -1;
 	va_list ap;
 	va_start(ap, fmt);
-	char *ctx = vformat(fmt, ap);
+	char *ctx = lt_strdup_vprintf(fmt, ap);
 	va_end(ap);
 	char *full = lt_strdup_printf("%s: %s", ctx, (*err)->message);
 	free(ctx);

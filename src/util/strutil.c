@@ -8,17 +8,22 @@
 
 #include "util.h"
 
-char *lt_strdup_printf(const char *fmt, ...)
+char *lt_strdup_vprintf(const char *fmt, va_list ap)
 {
-	va_list ap;
 	char *s = NULL;
-	va_start(ap, fmt);
-	int r = vasprintf(&s, fmt, ap);
-	va_end(ap);
-	if (r < 0) {
+	if (vasprintf(&s, fmt, ap) < 0) {
 		fputs("litho: out of memory\n", stderr);
 		abort();
 	}
+	return s;
+}
+
+char *lt_strdup_printf(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	char *s = lt_strdup_vprintf(fmt, ap);
+	va_end(ap);
 	return s;
 }
 

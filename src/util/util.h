@@ -78,6 +78,7 @@ void lt_debug(const char *fmt, ...) LT_PRINTF(1, 2);
  * Strings
  */
 char *lt_strdup_printf(const char *fmt, ...) LT_PRINTF(1, 2);
+char *lt_strdup_vprintf(const char *fmt, va_list ap) LT_PRINTF(1, 0);
 bool lt_str_has_prefix(const char *s, const char *prefix);
 bool lt_str_has_suffix(const char *s, const char *suffix);
 /* The GOARCH name of the machine litho was built for ("amd64", "arm64" ...). */
