@@ -9,12 +9,12 @@
 
 #include "util.h"
 
-int lt_pwrite_all(int fd, const void *buf, size_t len, off_t offset, const char *name,
-		  lt_error **err)
+/* Writes at *at, moving it on, or at the file's position when at is NULL. */
+static int write_loop(int fd, const char *p, size_t len, off_t *at, const char *name,
+		      lt_error **err)
 {
-	const char *p = buf;
 	while (len > 0) {
-		ssize_t n = pwrite(fd, p, len, offset);
+		ssize_t n = at ? pwrite(fd, p, len, *at) : write(fd, p, len);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -22,9 +22,16 @@ int lt_pwrite_all(int fd, const void *buf, size_t len, off_t offset, const char 
 		}
 		p += n;
 		len -= (size_t)n;
-		offset += n;
+		if (at)
+			*at += n;
 	}
 	return 0;
+}
+
+int lt_pwrite_all(int fd, const void *buf, size_t len, off_t offset, const char *name,
+		  lt_error **err)
+{
+	return write_loop(fd, buf, len, &offset, name, err);
 }
 
 int lt_pread_all(int fd, void *buf, size_t len, off_t offset, const char *name, lt_error **err)
@@ -48,18 +55,7 @@ int lt_pread_all(int fd, void *buf, size_t len, off_t offset, const char *name, 
 
 int lt_write_all(int fd, const void *buf, size_t len, const char *name, lt_error **err)
 {
-	const char *p = buf;
-	while (len > 0) {
-		ssize_t n = write(fd, p, len);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return lt_error_set(err, errno, "writing %s", name);
-		}
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
+	return write_loop(fd, buf, len, NULL, name, err);
 }
 
 int lt_read_file(const char *path, char **data, size_t *len, lt_error **err)
