@@ -6,7 +6,9 @@
 #include <inttypes.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 static int tap_count;
 static int tap_failures;
@@ -61,10 +63,33 @@ static bool tap_current_failed;
 		fflush(stdout);                                                                    \
 	} while (0)
 
+/* A test that cannot run here (no root, no user namespaces ...) counts as passed, marked SKIP. */
+#define SKIP(fn, why)                                                                              \
+	do {                                                                                       \
+		tap_count++;                                                                       \
+		printf("ok %d - %s # SKIP %s\n", tap_count, #fn, why);                             \
+		fflush(stdout);                                                                    \
+	} while (0)
+
 static inline int tap_done(void)
 {
 	printf("1..%d\n", tap_count);
 	return tap_failures ? 1 : 0;
+}
+
+/* mkdir -p, for fixtures; failures show up in the checks that follow. */
+static inline void tap_mkdir_p(const char *path)
+{
+	char *p = strdup(path);
+	for (char *s = p + 1; *s; s++) {
+		if (*s == '/') {
+			*s = '\0';
+			mkdir(p, 0755);
+			*s = '/';
+		}
+	}
+	mkdir(p, 0755);
+	free(p);
 }
 
 #endif

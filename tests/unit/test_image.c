@@ -45,20 +45,6 @@ static char *read_bytes(const char *path, size_t *len)
 	return data;
 }
 
-static void mkdir_p(const char *path)
-{
-	char *p = lt_xstrdup(path);
-	for (char *s = p + 1; *s; s++) {
-		if (*s == '/') {
-			*s = '\0';
-			mkdir(p, 0755);
-			*s = '/';
-		}
-	}
-	mkdir(p, 0755);
-	free(p);
-}
-
 static void digest_of(const void *data, size_t len, char out[72])
 {
 	uint8_t d[LT_SHA256_LEN];
@@ -161,7 +147,7 @@ static char *gzip_bytes(const char *data, size_t len, size_t *out_len)
 static void layout_init(const char *dir)
 {
 	char *blobs = lt_path_join(dir, "blobs/sha256");
-	mkdir_p(blobs);
+	tap_mkdir_p(blobs);
 	free(blobs);
 	char *p = lt_path_join(dir, "oci-layout");
 	write_bytes(p, "{\"imageLayoutVersion\":\"1.0.0\"}", 30);
@@ -397,7 +383,7 @@ static void test_ref_parse(void)
 {
 	char *dir = tpath("refs");
 	char *colon_dir = tpath("refs/with:colon");
-	mkdir_p(colon_dir);
+	tap_mkdir_p(colon_dir);
 	char *file = tpath("refs/img.tar");
 	write_bytes(file, "x", 1);
 	char *cfile = tpath("refs/a:b.tar");
@@ -955,8 +941,8 @@ static void test_digest_mismatch(void)
 		size_t len;
 		char *data = read_layer(src, 0, &len, &err);
 		CHECK(data == NULL);
-		char *expect = lt_strdup_printf(
-		    "blob %s: digest mismatch: got sha256:", m.layer_digest);
+		char *expect =
+		    lt_strdup_printf("blob %s: digest mismatch: got sha256:", m.layer_digest);
 		CHECK_ERR(err, expect);
 		free(expect);
 		free(data);
@@ -1625,8 +1611,7 @@ static void test_docker_compressed_layers(void)
 		size_t len;
 		char *data = read_layer(src, 1, &len, &err);
 		CHECK(data == NULL);
-		char *expect =
-		    lt_strdup_printf("blob %s: digest mismatch: got %s", gd1, gd0);
+		char *expect = lt_strdup_printf("blob %s: digest mismatch: got %s", gd1, gd0);
 		CHECK_ERR(err, expect);
 		free(expect);
 		lt_error_free(&err);
@@ -1711,7 +1696,7 @@ static void test_skopeo(void)
 		return;
 	}
 	char *dir = tpath("skopeo");
-	mkdir_p(dir);
+	tap_mkdir_p(dir);
 	size_t len;
 	char *tar = make_layer("hello", "hello from umoci\n", &len);
 	char *layer = lt_path_join(dir, "layer.tar");

@@ -20,13 +20,6 @@
 #include "meta.h"
 #include "tap.h"
 
-#define SKIP(fn, why)                                                                              \
-	do {                                                                                       \
-		tap_count++;                                                                       \
-		printf("ok %d - %s # SKIP %s\n", tap_count, #fn, why);                             \
-		fflush(stdout);                                                                    \
-	} while (0)
-
 static char *tmp_base;
 
 /* ---------------------------------------------------------------------------------------------
@@ -78,20 +71,6 @@ static void write_file(const char *path, const char *data, mode_t mode)
 	close(fd);
 }
 
-static void mkdir_p(const char *path)
-{
-	char *p = lt_xstrdup(path);
-	for (char *s = p + 1; *s; s++) {
-		if (*s == '/') {
-			*s = '\0';
-			mkdir(p, 0755);
-			*s = '/';
-		}
-	}
-	mkdir(p, 0755);
-	free(p);
-}
-
 static int copy_file(const char *src, const char *dst)
 {
 	char *data = NULL;
@@ -118,7 +97,7 @@ static void put(const char *root, const char *rel, const char *data, mode_t mode
 {
 	char *p = path_in(root, rel);
 	char *dir = lt_path_dirname(p);
-	mkdir_p(dir);
+	tap_mkdir_p(dir);
 	write_file(p, data, mode);
 	free(dir);
 	free(p);
@@ -137,7 +116,7 @@ static char *make_root(const char *name, const char *config, enum shell_kind sh)
 {
 	char *root = lt_strdup_printf("%s/%s-%s", tmp_base, name, shell_name(sh));
 	char *bin = path_in(root, "bin");
-	mkdir_p(bin);
+	tap_mkdir_p(bin);
 	char *bb = path_in(root, "bin/busybox");
 	if (copy_file("/bin/busybox", bb) < 0)
 		printf("# cannot copy /bin/busybox\n");
@@ -174,7 +153,7 @@ static char *make_root(const char *name, const char *config, enum shell_kind sh)
 				meta_entry *e = &m.entries[i];
 				char *p = path_in(root, e->path);
 				if (e->kind == META_DIR)
-					mkdir_p(p);
+					tap_mkdir_p(p);
 				else if (e->kind == META_FILE)
 					write_file(p, e->data, e->mode);
 				else
@@ -219,12 +198,12 @@ static int bind_libs(const char *root)
 			if (n > 0) {
 				target[n] = '\0';
 				char *parent = lt_path_dirname(dst);
-				mkdir_p(parent);
+				tap_mkdir_p(parent);
 				free(parent);
 				symlink(target, dst);
 			}
 		} else if (S_ISDIR(st.st_mode)) {
-			mkdir_p(dst);
+			tap_mkdir_p(dst);
 			if (mount(dirs[i], dst, NULL, MS_BIND | MS_REC, NULL) < 0) {
 				free(dst);
 				return -1;
@@ -1317,7 +1296,7 @@ static bool probe_chroot(void)
 	if (geteuid() != 0)
 		return false;
 	char *root = lt_strdup_printf("%s/probe", tmp_base);
-	mkdir_p(root);
+	tap_mkdir_p(root);
 	fflush(stdout);
 	pid_t pid = fork();
 	if (pid == 0)
@@ -1331,7 +1310,7 @@ static bool probe_chroot(void)
 static bool probe_libs(void)
 {
 	char *root = lt_strdup_printf("%s/probe-libs", tmp_base);
-	mkdir_p(root);
+	tap_mkdir_p(root);
 	fflush(stdout);
 	pid_t pid = fork();
 	if (pid == 0)

@@ -21,13 +21,6 @@
 #include "runtime_internal.h"
 #include "tap.h"
 
-#define SKIP(fn, why)                                                                              \
-	do {                                                                                       \
-		tap_count++;                                                                       \
-		printf("ok %d - %s # SKIP %s\n", tap_count, #fn, why);                             \
-		fflush(stdout);                                                                    \
-	} while (0)
-
 static char *tmp_base;
 
 /* ---------------------------------------------------------------------------------------------
