@@ -92,3 +92,125 @@ bench_wait_quiet() {
 		fi
 	done
 }
+
+# ---- added for bench/pull and bench/start ---------------------------------------------------
+#   bench_free_port           a TCP port on 127.0.0.1 that nothing listens on now
+#   bench_wait_http URL [S]   waits (S seconds, default 10) until URL answers any HTTP status
+#   bench_proc_cpu PID        CPU seconds (user + sys) a running process has used so far
+#   bench_sif_squashfs LITHO SIF OUT      the SquashFS partition of SIF as a plain file
+#   bench_sif_squashfs_offset LITHO SIF   byte offset of that partition inside SIF
+#   bench_sqfs_compare REF NEW DIR        compares two SquashFS images (sqfsdiff -T and
+#                             unsquashfs -lln listings) ignoring litho's Apptainer metadata paths;
+#                             prints "paths differences encoding-notes", details in DIR/report.txt
+#                             and DIR/encoding.txt
+#   bench_ms_stats            "median p10 p90 min n" of the numbers on stdin
+
+bench_free_port() {
+	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+bench_wait_http() {
+	local url=$1 max=${2:-10} i code
+	for ((i = 0; i < max * 10; i++)); do
+		code=$(curl -s -o /dev/null -w '%{http_code}' "$url" 2>/dev/null || true)
+		if [ -n "$code" ] && [ "$code" != 000 ]; then
+			return 0
+		fi
+		sleep 0.1
+	done
+	return 1
+}
+
+bench_proc_cpu() {
+	# fields 14 and 15 of /proc/PID/stat (after the command name, which may hold spaces)
+	awk -v hz="$(getconf CLK_TCK)" '{ sub(/^.*\) /, ""); printf "%.2f\n", ($12 + $13) / hz }' \
+		"/proc/$1/stat" 2>/dev/null || echo 0
+}
+
+bench_sif_squashfs_id() { # LITHO SIF: descriptor id of the first SquashFS partition
+	"$1" sif list "$2" | awk -F'|' '/FS \(Squashfs/ { gsub(/ /, "", $1); print $1; exit }'
+}
+
+bench_sif_squashfs() {
+	local id
+	id=$(bench_sif_squashfs_id "$1" "$2")
+	[ -n "$id" ] || bench_die "no SquashFS partition in $2"
+	"$1" sif dump "$id" "$2" >"$3"
+}
+
+bench_sif_squashfs_offset() {
+	"$1" sif list "$2" | awk -F'|' '/FS \(Squashfs/ { split($4, p, "-"); gsub(/ /, "", p[1]); print p[1]; exit }'
+}
+
+bench_ms_stats() {
+	sort -g | awk '{ v[NR] = $1 } END {
+		if (NR == 0) { print "nan nan nan nan 0"; exit }
+		m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
+		lo = int(0.1 * (NR - 1) + 1.5); hi = int(0.9 * (NR - 1) + 1.5)
+		print m, v[lo], v[hi], v[1], NR }'
+}
+
+# Paths litho adds to an image as Apptainer's build does (its metadata), not the image's content.
+bench_litho_extras_re='^/?(\.singularity\.d(/.*)?|singularity|\.run|\.exec|\.test|\.shell|environment|etc/hosts|etc/resolv\.conf)$'
+
+bench_sqfs_compare() {
+	local ref=$1 new=$2 v=$3 rc=0
+	mkdir -p "$v"
+	sqfsdiff -T -a "$ref" -b "$new" >"$v/sqfsdiff.txt" 2>&1 || rc=$?
+	if [ $rc -gt 1 ]; then
+		tail -20 "$v/sqfsdiff.txt" >&2
+		bench_die "sqfsdiff failed"
+	fi
+	unsquashfs -lln "$ref" >"$v/ref.list" 2>&1
+	unsquashfs -lln "$new" >"$v/new.list" 2>&1
+	python3 - "$v" "$bench_litho_extras_re" <<'PYEOF'
+import re, sys
+v, extras = sys.argv[1], re.compile(sys.argv[2])
+# "crw-rw-rw- 0/0     1,  3 2024-01-01 00:00 squashfs-root/dev/null"
+# "lrwxrwxrwx 0/0         7 2024-01-01 00:00 squashfs-root/bin -> usr/bin"
+line_re = re.compile(r"^(\S+) (\d+/\d+) +(\d+|\d+, *\d+) (\S+ \S+) squashfs-root(/(.*))?$")
+def listing(name):
+    out = {}
+    for line in open(f"{v}/{name}.list"):
+        m = line_re.match(line.rstrip("\n"))
+        if not m:
+            continue
+        mode, owner, size, mtime, path = m.group(1), m.group(2), m.group(3), m.group(4), m.group(6) or ""
+        target = ""
+        if mode.startswith("l"):
+            path, target = path.split(" -> ", 1)
+        if extras.match(path):
+            continue
+        if mode.startswith("d"):
+            size = "-"  # a listing's byte size depends on directory header layout, not content
+            if path in ("", "etc"):
+                mtime = "-"  # litho adds entries here, as Apptainer's build does
+        out[path] = (mode, owner, size, mtime, target)
+    return out
+ref, new = listing("ref"), listing("new")
+bad, encoding = [], []
+for p in sorted(set(ref) | set(new)):
+    if p not in new or p not in ref:
+        bad.append(f"only in {'the reference' if p in ref else 'the litho image'}: /{p}")
+    elif ref[p] != new[p]:
+        bad.append(f"differs: /{p}: reference {ref[p]} litho {new[p]}")
+# sqfsdiff: "< PATH" only in the reference, "> PATH" only in litho's, "/PATH has ..." otherwise.
+for line in open(f"{v}/sqfsdiff.txt"):
+    line = line.rstrip("\n")
+    if not line.strip():
+        continue
+    m = re.match(r"^[<>] (.*)$", line) or re.match(r"^(\S*) has ", line)
+    path = m.group(1).strip("/") if m else None
+    if path is not None and extras.match(path):
+        continue
+    if path in ("", "etc") and "timestamp" in line:
+        continue
+    if re.search(r" has an? (basic|extended) type$", line):
+        encoding.append(line)  # basic vs extended inode: an encoding choice, same content
+        continue
+    bad.append("sqfsdiff: " + line)
+open(f"{v}/report.txt", "w").write("\n".join(bad) + "\n")
+open(f"{v}/encoding.txt", "w").write("\n".join(encoding) + "\n")
+print(len(ref), len(bad), len(encoding))
+PYEOF
+}
