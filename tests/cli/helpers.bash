@@ -142,6 +142,28 @@ compare_text_output() {
 	fi
 }
 
+# Sets the array SIFTOOL_IDS to the IDs of the listing in SIFTOOL_OUT (first column after the 3
+# title lines); no process is spawned, as the suites call it once per image.
+siftool_listed_ids() {
+	local line n=0
+	SIFTOOL_IDS=()
+	while IFS= read -r line; do
+		n=$((n + 1))
+		((n > 3)) || continue
+		SIFTOOL_IDS+=("${line%% *}")
+	done <<<"${SIFTOOL_OUT%$'\n'}"
+}
+
+# Fails when `siftool dump ID FILE` and `litho sif dump ID FILE` write different bytes.
+compare_dump() {
+	siftool dump "$1" "$2" >siftool.bin
+	"$LITHO" sif dump "$1" "$2" >litho.bin
+	if ! cmp siftool.bin litho.bin; then
+		echo "dump $1 $2 differs" >&2
+		return 1
+	fi
+}
+
 # Prints the IDs listed by `litho sif list FILE` (first column after the 3 header lines).
 list_ids() {
 	local out

@@ -192,26 +192,15 @@ compare_cmd() {
 
 # header, list, and info + dump of every object of FILE, which must hold COUNT objects.
 compare_reads() {
-	local f="$1" want="$2" id n=0 line
+	local f="$1" want="$2" id n=0
 	compare_cmd header "$f"
 	compare_cmd list "$f"
-	# The listings are equal: take the IDs from them (first column after 3 title lines).
-	local -a ids=()
-	while IFS= read -r line; do
-		n=$((n + 1))
-		((n > 3)) || continue
-		ids+=("${line%% *}")
-	done <<<"${SIFTOOL_OUT%$'\n'}"
-	n=0
-	for id in "${ids[@]}"; do
+	# The listings are equal: take the IDs from them.
+	siftool_listed_ids
+	for id in "${SIFTOOL_IDS[@]}"; do
 		[[ $id =~ ^[0-9]+$ ]]
 		compare_cmd info "$id" "$f"
-		siftool dump "$id" "$f" >siftool.bin
-		"$LITHO" sif dump "$id" "$f" >litho.bin
-		if ! cmp siftool.bin litho.bin; then
-			echo "dump $id $f differs" >&2
-			return 1
-		fi
+		compare_dump "$id" "$f" || return 1
 		n=$((n + 1))
 	done
 	if [[ $n -ne $want ]]; then

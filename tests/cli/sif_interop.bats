@@ -53,7 +53,7 @@ compare_one() {
 
 # header, list, info and dump of every object of FILE.
 compare_image() {
-	local f="$1" id oci=0 n=0 line list
+	local f="$1" id oci=0 n=0 list
 	list="$("$LITHO" sif list "$f")"
 	if [[ $list =~ \|OCI\.(Blob|RootIndex)($'\n'|$) ]]; then
 		oci=1
@@ -61,23 +61,12 @@ compare_image() {
 	fi
 	compare_one 0 header "$f"
 	compare_one "$oci" list "$f"
-	# IDs from siftool's listing (first column after 3 title lines)
-	local -a ids=()
-	while IFS= read -r line; do
-		n=$((n + 1))
-		((n > 3)) || continue
-		ids+=("${line%% *}")
-	done <<<"${SIFTOOL_OUT%$'\n'}"
-	n=0
-	for id in "${ids[@]}"; do
+	# IDs from siftool's listing
+	siftool_listed_ids
+	for id in "${SIFTOOL_IDS[@]}"; do
 		[[ $id =~ ^[0-9]+$ ]]
 		compare_one "$oci" info "$id" "$f"
-		siftool dump "$id" "$f" >siftool.bin
-		"$LITHO" sif dump "$id" "$f" >litho.bin
-		if ! cmp siftool.bin litho.bin; then
-			echo "dump $id $f differs" >&2
-			return 1
-		fi
+		compare_dump "$id" "$f" || return 1
 		n=$((n + 1))
 	done
 	CHECKED=$((CHECKED + 1))
