@@ -2,19 +2,39 @@
  * (sq_image: superblock, owners) and per-thread readers (sq_reader: decompressor, metadata,
  * data and xattr readers with their caches), so that several threads read in parallel. */
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
+#include <sqfs/block.h>
 #include <sqfs/data_reader.h>
 #include <sqfs/dir.h>
+#include <sqfs/inode.h>
 #include <sqfs/dir_reader.h>
 #include <sqfs/meta_reader.h>
 #include <sqfs/xattr_reader.h>
 
 #include "squash_internal.h"
 
+/* Decompressed data blocks shared by the readers of an image. Requests that are not aligned
+ * to blocks (the kernel's page-sized readahead windows) split blocks between them, and they
+ * come to different readers; without sharing, each would decompress the same block again. */
+#define SHARED_BLOCKS 16
+
+typedef struct shared_block {
+	uint64_t ref; /* the file's inode */
+	size_t index;
+	size_t len;
+	uint64_t used; /* for least-recently-used replacement */
+	uint8_t *data;
+	bool valid;
+} shared_block;
+
 struct sq_image {
+	pthread_mutex_t cache_lock;
+	shared_block cache[SHARED_BLOCKS];
+	uint64_t cache_clock;
 	int fd;
 	uint64_t offset;
 	uint64_t size;
@@ -29,6 +49,14 @@ struct sq_reader {
 	sq_image *img;
 	sq_file *file;
 	sqfs_compressor_t *cmp;
+	/* the last data block decompressed for a partial read (reads of whole blocks go straight
+	 * into the caller's buffer) */
+	uint8_t *block;
+	size_t block_len;
+	uint64_t block_ref;
+	size_t block_index;
+	bool block_valid;
+	uint8_t *packed; /* a compressed block as read from the image */
 	sqfs_meta_reader_t *inodes;
 	sqfs_meta_reader_t *dirs;
 	sqfs_data_reader_t *data;
@@ -39,6 +67,9 @@ struct sq_reader {
 struct sq_inode {
 	uint64_t ref;
 	sqfs_inode_generic_t *gi;
+	/* regular files: where each data block starts in the image, computed on the first read
+	 * and published atomically (one open file is read by several threads) */
+	uint64_t *block_starts;
 };
 
 static int reader_fail(const char *name, int code, const char *what, lt_error **err)
@@ -58,6 +89,7 @@ int sq_image_open(int fd, uint64_t offset, uint64_t size, const char *name, sq_i
 		  lt_error **err)
 {
 	sq_image *img = lt_xcalloc(1, sizeof(*img));
+	pthread_mutex_init(&img->cache_lock, NULL);
 	img->fd = fd;
 	img->offset = offset;
 	img->size = size;
@@ -127,6 +159,9 @@ void sq_image_close(sq_image *img)
 {
 	if (img == NULL)
 		return;
+	for (size_t i = 0; i < SHARED_BLOCKS; i++)
+		free(img->cache[i].data);
+	pthread_mutex_destroy(&img->cache_lock);
 	free(img->ids);
 	free(img->name);
 	free(img);
@@ -192,6 +227,8 @@ void sq_reader_free(sq_reader *r)
 {
 	if (r == NULL)
 		return;
+	free(r->block);
+	free(r->packed);
 	if (r->xattrs)
 		sqfs_destroy(r->xattrs);
 	if (r->data)
@@ -225,6 +262,7 @@ void sq_inode_free(sq_inode *i)
 {
 	if (i == NULL)
 		return;
+	free(i->block_starts);
 	sqfs_free(i->gi);
 	free(i);
 }
@@ -396,17 +434,187 @@ int sq_lookup(sq_reader *r, const sq_inode *dir, const char *name, uint64_t *ref
 	return 0;
 }
 
+/* The image offset of every data block of a file (blocks_start plus the sizes before it). */
+static const uint64_t *block_starts(const sq_inode *file)
+{
+	uint64_t *starts = __atomic_load_n(&((sq_inode *)file)->block_starts, __ATOMIC_ACQUIRE);
+	if (starts != NULL)
+		return starts;
+	size_t n = sqfs_inode_get_file_block_count(file->gi);
+	starts = lt_xmalloc((n ? n : 1) * sizeof(*starts));
+	sqfs_u64 pos = 0;
+	sqfs_inode_get_file_block_start(file->gi, &pos);
+	for (size_t k = 0; k < n; k++) {
+		starts[k] = pos;
+		pos += SQFS_ON_DISK_BLOCK_SIZE(file->gi->extra[k]);
+	}
+	uint64_t *expected = NULL;
+	if (!__atomic_compare_exchange_n(&((sq_inode *)file)->block_starts, &expected, starts,
+					 false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+		free(starts); /* another thread was first */
+		return expected;
+	}
+	return starts;
+}
+
+/* Data block `index` of a file into out (room for a whole block): decompressed, copied when
+ * stored uncompressed, zeros for a hole. Returns its length. */
+static ssize_t load_block(sq_reader *r, const sq_inode *file, size_t index, uint64_t file_size,
+			  uint8_t *out, lt_error **err)
+{
+	uint32_t bs = r->img->super.block_size;
+	uint64_t want = file_size - (uint64_t)index * bs;
+	size_t len = want < bs ? (size_t)want : bs;
+	uint32_t word = file->gi->extra[index];
+	size_t stored = SQFS_ON_DISK_BLOCK_SIZE(word);
+	if (stored == 0) {
+		memset(out, 0, len);
+		return (ssize_t)len;
+	}
+	if (stored > bs)
+		return lt_error_set(err, EIO, "%s: a data block claims %zu bytes", r->img->name,
+				    stored);
+	uint64_t at = r->img->offset + block_starts(file)[index];
+	uint8_t *dst = SQFS_IS_BLOCK_COMPRESSED(word) ? r->packed : out;
+	if (lt_pread_all(r->img->fd, dst, stored, (off_t)at, r->img->name, err) < 0)
+		return -1;
+	if (!SQFS_IS_BLOCK_COMPRESSED(word))
+		return (ssize_t)stored;
+	sqfs_s32 n = r->cmp->do_block(r->cmp, r->packed, (sqfs_u32)stored, out, bs);
+	if (n < 0)
+		return reader_fail(r->img->name, n, "decompressing a data block", err);
+	return n;
+}
+
+/* Copies up to `len` bytes of block `index` from `at` out of the shared cache; -1 on a miss. */
+static ssize_t cache_copy(sq_image *img, uint64_t ref, size_t index, size_t at, uint8_t *out,
+			  size_t len)
+{
+	ssize_t n = -1;
+	pthread_mutex_lock(&img->cache_lock);
+	for (size_t i = 0; i < SHARED_BLOCKS; i++) {
+		shared_block *b = &img->cache[i];
+		if (!b->valid || b->ref != ref || b->index != index)
+			continue;
+		size_t take = at < b->len ? b->len - at : 0;
+		if (take > len)
+			take = len;
+		memcpy(out, b->data + at, take);
+		b->used = ++img->cache_clock;
+		n = (ssize_t)take;
+		break;
+	}
+	pthread_mutex_unlock(&img->cache_lock);
+	return n;
+}
+
+static void cache_put(sq_image *img, uint64_t ref, size_t index, const uint8_t *data, size_t len)
+{
+	pthread_mutex_lock(&img->cache_lock);
+	shared_block *victim = &img->cache[0];
+	for (size_t i = 0; i < SHARED_BLOCKS; i++) {
+		shared_block *b = &img->cache[i];
+		if (b->valid && b->ref == ref && b->index == index) {
+			victim = NULL; /* another reader was faster */
+			break;
+		}
+		if (!b->valid || b->used < victim->used)
+			victim = b;
+		if (!b->valid)
+			break;
+	}
+	if (victim != NULL) {
+		if (victim->data == NULL)
+			victim->data = lt_xmalloc(img->super.block_size);
+		memcpy(victim->data, data, len);
+		*victim = (shared_block){.ref = ref,
+					 .index = index,
+					 .len = len,
+					 .used = ++img->cache_clock,
+					 .data = victim->data,
+					 .valid = true};
+	}
+	pthread_mutex_unlock(&img->cache_lock);
+}
+
+/* libsquashfs's sqfs_data_reader_read (1.2) decompresses the block before a read that starts
+ * exactly at a block boundary as well, and allocates a buffer per block; here a whole-block
+ * read decompresses straight into the caller's buffer, and a partial one goes through a
+ * one-block cache. The tail in a fragment still comes from libsquashfs. */
 ssize_t sq_read(sq_reader *r, const sq_inode *file, uint64_t off, void *buf, size_t len,
 		lt_error **err)
 {
 	if (!sq_inode_is_file(file))
 		return lt_error_set(err, EISDIR, "%s: not a regular file", r->img->name);
-	if (len > 0x7FFFFFFF)
-		len = 0x7FFFFFFF;
-	sqfs_s32 n = sqfs_data_reader_read(r->data, file->gi, off, buf, (sqfs_u32)len);
-	if (n < 0)
-		return reader_fail(r->img->name, n, "reading file data", err);
-	return n;
+	sqfs_u64 size = 0;
+	sqfs_inode_get_file_size(file->gi, &size);
+	if (off >= size || len == 0)
+		return 0;
+	if (len > size - off)
+		len = (size_t)(size - off);
+	uint32_t bs = r->img->super.block_size;
+	size_t n_blocks = sqfs_inode_get_file_block_count(file->gi);
+	if (r->packed == NULL) {
+		r->packed = lt_xmalloc(bs);
+		r->block = lt_xmalloc(bs);
+	}
+	uint8_t *dst = buf;
+	size_t done = 0;
+	while (done < len) {
+		uint64_t pos = off + done;
+		size_t index = (size_t)(pos / bs);
+		size_t in_block = (size_t)(pos % bs);
+		if (index >= n_blocks) {
+			/* the tail end, in a fragment */
+			sqfs_u8 *frag = NULL;
+			size_t frag_len = 0;
+			int rc = sqfs_data_reader_get_fragment(r->data, file->gi, &frag_len, &frag);
+			if (rc != 0)
+				return reader_fail(r->img->name, rc, "reading a fragment", err);
+			size_t at = (size_t)(pos - (uint64_t)n_blocks * bs);
+			size_t take = at < frag_len ? frag_len - at : 0;
+			if (take > len - done)
+				take = len - done;
+			memcpy(dst + done, frag + at, take);
+			sqfs_free(frag);
+			if (take == 0)
+				break;
+			done += take;
+			continue;
+		}
+		if (in_block == 0 && len - done >= bs) {
+			ssize_t n = load_block(r, file, index, size, dst + done, err);
+			if (n < 0)
+				return -1;
+			done += (size_t)n;
+			continue;
+		}
+		if (!r->block_valid || r->block_ref != file->ref || r->block_index != index) {
+			ssize_t hit =
+			    cache_copy(r->img, file->ref, index, in_block, dst + done, len - done);
+			if (hit > 0) {
+				done += (size_t)hit;
+				continue;
+			}
+			r->block_valid = false;
+			ssize_t n = load_block(r, file, index, size, r->block, err);
+			if (n < 0)
+				return -1;
+			r->block_len = (size_t)n;
+			r->block_ref = file->ref;
+			r->block_index = index;
+			r->block_valid = true;
+			cache_put(r->img, file->ref, index, r->block, r->block_len);
+		}
+		size_t take = in_block < r->block_len ? r->block_len - in_block : 0;
+		if (take > len - done)
+			take = len - done;
+		if (take == 0)
+			break;
+		memcpy(dst + done, r->block + in_block, take);
+		done += take;
+	}
+	return (ssize_t)done;
 }
 
 int sq_xattrs(sq_reader *r, const sq_inode *i, sq_xattr_fn fn, void *ctx, lt_error **err)
