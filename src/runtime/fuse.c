@@ -2,8 +2,8 @@
  *
  * litho serves the image itself instead of using libsquashfuse: squashfuse 0.1.x keeps its
  * block and inode caches without locks, so it can only run single-threaded, and a job with many
- * ranks reading one image then waits on one decompressing thread (apptainer#665). Here every
- * FUSE worker thread has its own libsquashfs reader (decompressor and caches), so reads of
+ * ranks reading one image then waits on one decompressing thread (apptainer#665). Here each
+ * request borrows a libsquashfs reader (decompressor and caches) from a pool, so reads of
  * different blocks decompress in parallel. The image never changes while mounted, so the
  * kernel may cache attributes, lookups (also negative ones), directory listings and pages for
  * as long as it likes.
@@ -11,6 +11,7 @@
 #define FUSE_USE_VERSION 312
 #include <errno.h>
 #include <fuse3/fuse_lowlevel.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,10 +31,12 @@ struct rt_fuse {
 	struct fuse_session *se;
 	char *mountpoint;
 	uint64_t root_ref;
-	pthread_key_t key;
 	pthread_mutex_t lock;
-	sq_reader **readers; /* every per-thread reader, freed at the end */
+	pthread_key_t scratch; /* per worker thread: the reply buffer of reads */
+	sq_reader **readers;   /* every reader made, freed at the end */
 	size_t n_readers;
+	sq_reader **idle; /* those not serving a request now */
+	size_t n_idle;
 	bool own_all; /* every file belongs to the mounting user (like squashfuse -o uid=,gid=) */
 };
 
@@ -48,9 +51,14 @@ static uint64_t from_fuse(const struct rt_fuse *f, fuse_ino_t ino)
 	return ino == FUSE_ROOT_ID ? f->root_ref : ino - 2;
 }
 
-static sq_reader *thread_reader(struct rt_fuse *f)
+/* A reader for one request. Readers are pooled, not kept per thread: libfuse starts and ends
+ * worker threads as requests come, and a reader costs a fragment table and caches to set up,
+ * so only as many exist as requests were ever served at once. */
+static sq_reader *reader_take(struct rt_fuse *f)
 {
-	sq_reader *r = pthread_getspecific(f->key);
+	pthread_mutex_lock(&f->lock);
+	sq_reader *r = f->n_idle > 0 ? f->idle[--f->n_idle] : NULL;
+	pthread_mutex_unlock(&f->lock);
 	if (r != NULL)
 		return r;
 	lt_error *err = NULL;
@@ -60,12 +68,51 @@ static sq_reader *thread_reader(struct rt_fuse *f)
 		lt_error_free(&err);
 		return NULL;
 	}
-	pthread_setspecific(f->key, r);
 	pthread_mutex_lock(&f->lock);
 	f->readers = lt_xrealloc(f->readers, (f->n_readers + 1) * sizeof(*f->readers));
 	f->readers[f->n_readers++] = r;
+	f->idle = lt_xrealloc(f->idle, f->n_readers * sizeof(*f->idle));
 	pthread_mutex_unlock(&f->lock);
 	return r;
+}
+
+typedef struct scratch {
+	char *buf;
+	size_t cap;
+} scratch;
+
+static void scratch_free(void *p)
+{
+	scratch *s = p;
+	if (s != NULL)
+		free(s->buf);
+	free(s);
+}
+
+/* A reply buffer kept by the worker thread: reads of 128 KiB and more would otherwise be an
+ * mmap and munmap (page faults, TLB shootdowns) each. */
+static char *scratch_get(struct rt_fuse *f, size_t size)
+{
+	scratch *s = pthread_getspecific(f->scratch);
+	if (s == NULL) {
+		s = lt_xcalloc(1, sizeof(*s));
+		pthread_setspecific(f->scratch, s);
+	}
+	if (s->cap < size) {
+		free(s->buf);
+		s->cap = size;
+		s->buf = lt_xmalloc(size);
+	}
+	return s->buf;
+}
+
+static void reader_give(struct rt_fuse *f, sq_reader *r)
+{
+	if (r == NULL)
+		return;
+	pthread_mutex_lock(&f->lock);
+	f->idle[f->n_idle++] = r;
+	pthread_mutex_unlock(&f->lock);
 }
 
 static int errno_of(lt_error *err)
@@ -99,10 +146,11 @@ static void fill_stat(const struct rt_fuse *f, const sq_reader *r, const sq_inod
 	st->st_rdev = makedev(a.rdev_major, a.rdev_minor);
 }
 
-/* Loads the inode behind a FUSE number; on failure the request is answered. */
+/* Takes a reader and loads the inode behind a FUSE number; on failure the request is answered
+ * and the reader given back. */
 static sq_inode *get_inode(fuse_req_t req, struct rt_fuse *f, fuse_ino_t ino, sq_reader **rp)
 {
-	sq_reader *r = thread_reader(f);
+	sq_reader *r = reader_take(f);
 	if (r == NULL) {
 		fuse_reply_err(req, ENOMEM);
 		return NULL;
@@ -110,6 +158,7 @@ static sq_inode *get_inode(fuse_req_t req, struct rt_fuse *f, fuse_ino_t ino, sq
 	lt_error *err = NULL;
 	sq_inode *i = NULL;
 	if (sq_inode_get(r, from_fuse(f, ino), &i, &err) < 0) {
+		reader_give(f, r);
 		fuse_reply_err(req, errno_of(err));
 		return NULL;
 	}
@@ -131,28 +180,21 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	uint64_t ref = 0;
 	int rc = sq_inode_is_dir(dir) ? sq_lookup(r, dir, name, &ref, &err) : -2;
 	sq_inode_free(dir);
-	if (rc == -2) {
-		fuse_reply_err(req, ENOTDIR);
-		return;
-	}
-	if (rc < 0) {
-		fuse_reply_err(req, errno_of(err));
-		return;
-	}
-	if (rc > 0) {
-		/* a negative entry: the kernel remembers that the name does not exist */
-		fuse_reply_entry(req, &e);
-		return;
-	}
 	sq_inode *child = NULL;
-	if (sq_inode_get(r, ref, &child, &err) < 0) {
-		fuse_reply_err(req, errno_of(err));
-		return;
+	if (rc == 0 && sq_inode_get(r, ref, &child, &err) < 0)
+		rc = -1;
+	if (child != NULL) {
+		e.ino = to_fuse(f, ref);
+		fill_stat(f, r, child, &e.attr);
+		sq_inode_free(child);
 	}
-	e.ino = to_fuse(f, ref);
-	fill_stat(f, r, child, &e.attr);
-	sq_inode_free(child);
-	fuse_reply_entry(req, &e);
+	reader_give(f, r);
+	if (rc == -2)
+		fuse_reply_err(req, ENOTDIR);
+	else if (rc < 0)
+		fuse_reply_err(req, errno_of(err));
+	else
+		fuse_reply_entry(req, &e); /* rc > 0: a negative entry, remembered by the kernel */
 }
 
 static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -165,6 +207,7 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	struct stat st;
 	fill_stat(f, r, i, &st);
 	sq_inode_free(i);
+	reader_give(f, r);
 	fuse_reply_attr(req, &st, CACHE_SECONDS);
 }
 
@@ -175,6 +218,7 @@ static void op_readlink(fuse_req_t req, fuse_ino_t ino)
 	sq_inode *i = get_inode(req, f, ino, &r);
 	if (i == NULL)
 		return;
+	reader_give(f, r);
 	const char *t;
 	size_t len;
 	if (sq_readlink(i, &t, &len) < 0) {
@@ -240,6 +284,7 @@ static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	if (d.next >= 2)
 		rc = sq_readdir(r, dir, (uint64_t)(d.next - 2), fill_entry, &d, &err);
 	sq_inode_free(dir);
+	reader_give(f, r);
 	if (rc < 0)
 		fuse_reply_err(req, errno_of(err));
 	else
@@ -258,6 +303,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	sq_inode *i = get_inode(req, f, ino, &r);
 	if (i == NULL)
 		return;
+	reader_give(f, r);
 	if (!sq_inode_is_file(i)) {
 		sq_inode_free(i);
 		fuse_reply_err(req, EISDIR);
@@ -275,19 +321,19 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		    struct fuse_file_info *fi)
 {
 	struct rt_fuse *f = fuse_req_userdata(req);
-	sq_reader *r = thread_reader(f);
+	sq_reader *r = reader_take(f);
 	if (r == NULL) {
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
 	sq_inode *i = (sq_inode *)(uintptr_t)fi->fh;
-	char *buf = lt_xmalloc(size ? size : 1);
+	char *buf = scratch_get(f, size ? size : 1);
 	lt_error *err = NULL;
 	size_t got = 0;
 	while (got < size) {
 		ssize_t n = sq_read(r, i, (uint64_t)off + got, buf + got, size - got, &err);
 		if (n < 0) {
-			free(buf);
+			reader_give(f, r);
 			fuse_reply_err(req, errno_of(err));
 			return;
 		}
@@ -295,8 +341,8 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 			break;
 		got += (size_t)n;
 	}
+	reader_give(f, r);
 	fuse_reply_buf(req, buf, got);
-	free(buf);
 }
 
 static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -366,6 +412,7 @@ static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t
 	lt_error *err = NULL;
 	int rc = sq_xattrs(r, i, xattr_cb, &q, &err);
 	sq_inode_free(i);
+	reader_give(f, r);
 	if (rc < 0)
 		fuse_reply_err(req, errno_of(err));
 	else if (!q.found)
@@ -386,6 +433,7 @@ static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 	lt_error *err = NULL;
 	int rc = sq_xattrs(r, i, xattr_cb, &q, &err);
 	sq_inode_free(i);
+	reader_give(f, r);
 	if (rc < 0)
 		fuse_reply_err(req, errno_of(err));
 	else
@@ -393,7 +441,16 @@ static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 	free(q.list);
 }
 
+static void op_init(void *userdata, struct fuse_conn_info *conn)
+{
+	/* the image never changes: the kernel may keep symlink targets too (busybox-style images
+	 * resolve dozens of them) */
+	if (conn->capable & FUSE_CAP_CACHE_SYMLINKS)
+		conn->want |= FUSE_CAP_CACHE_SYMLINKS;
+}
+
 static const struct fuse_lowlevel_ops ops = {
+    .init = op_init,
     .lookup = op_lookup,
     .getattr = op_getattr,
     .readlink = op_readlink,
@@ -416,7 +473,7 @@ int rt_fuse_mount(sq_image *img, const char *mountpoint, bool own_all, bool allo
 	f->root_ref = sq_image_root(img);
 	f->mountpoint = lt_xstrdup(mountpoint);
 	pthread_mutex_init(&f->lock, NULL);
-	pthread_key_create(&f->key, NULL);
+	pthread_key_create(&f->scratch, scratch_free);
 	/* allow_other: with --fakeroot and subordinate ids the payload may become another user,
 	 * whom FUSE would otherwise refuse */
 	char *argv[] = {"litho", "-o",
@@ -440,6 +497,8 @@ int rt_fuse_mount(sq_image *img, const char *mountpoint, bool own_all, bool allo
 
 int rt_fuse_serve(struct rt_fuse *f)
 {
+	/* a malloc arena per worker thread is a 64 MiB mapping each, for a few small buffers */
+	mallopt(M_ARENA_MAX, 2);
 	struct fuse_loop_config *cfg = fuse_loop_cfg_create();
 	fuse_loop_cfg_set_max_threads(cfg, MAX_THREADS);
 	fuse_loop_cfg_set_idle_threads(cfg, 4);
@@ -467,7 +526,11 @@ void rt_fuse_free(struct rt_fuse *f)
 	for (size_t i = 0; i < f->n_readers; i++)
 		sq_reader_free(f->readers[i]);
 	free(f->readers);
-	pthread_key_delete(f->key);
+	free(f->idle);
+	/* the serving thread's own buffer (the workers' go with their threads) */
+	scratch_free(pthread_getspecific(f->scratch));
+	pthread_setspecific(f->scratch, NULL);
+	pthread_key_delete(f->scratch);
 	pthread_mutex_destroy(&f->lock);
 	free(f->mountpoint);
 	free(f);
