@@ -156,6 +156,10 @@ char *meta_def_appinstall_script(const meta_def *d);
  * def text; out->inspect_json is left NULL (the builder derives it from the finished tree). */
 int meta_for_def(const meta_def *d, meta_image *out, lt_error **err);
 
+/* Whether `content` is exactly the file Apptainer generates under that name in
+ * /.singularity.d/env ("95-apps.sh", "99-base.sh", "99-runtimevars.sh"). */
+bool meta_env_script_is_standard(const char *name, const char *content);
+
 /* The pieces, exposed for tests and for the definition-file builder. */
 /* /.singularity.d/runscript for an OCI config's Entrypoint and Cmd (either may be NULL). */
 char *meta_oci_runscript(const json_t *entrypoint, const json_t *cmd);

@@ -2,6 +2,8 @@
  * environment scripts and the default runscript/startscript. Each is the exact text of the file
  * of the same name in Apptainer's internal/pkg/build/sources/ (embedded with go:embed by
  * base_environment.go and written by makeFiles()), as of Apptainer 1.4. */
+#include <string.h>
+
 #include "meta_internal.h"
 
 /* internal/pkg/build/sources/exec.sh */
@@ -364,3 +366,18 @@ const char meta_text_startscript[] =
     "# This software is licensed under a 3-clause BSD license. Please consult the\n"
     "# LICENSE.md file distributed with the sources of this project regarding your\n"
     "# rights to use or distribute this software.\n";
+
+bool meta_env_script_is_standard(const char *name, const char *content)
+{
+	static const struct {
+		const char *name, *text;
+	} scripts[] = {
+	    {"95-apps.sh", meta_text_env_95_apps},
+	    {"99-base.sh", meta_text_env_99_base},
+	    {"99-runtimevars.sh", meta_text_env_99_runtimevars},
+	};
+	for (size_t i = 0; i < LT_ARRAY_SIZE(scripts); i++)
+		if (strcmp(name, scripts[i].name) == 0)
+			return content != NULL && strcmp(content, scripts[i].text) == 0;
+	return false;
+}

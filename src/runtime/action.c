@@ -306,11 +306,14 @@ static int dispatch_c(const rt_ctx *c, rt_env *env, char **path, char ***argv, l
 	return lt_error_set(err, 0, "unknown action");
 }
 
+static bool has_sh(void);
+
 static int prepare_c(rt_ctx *c, const rt_env *env, const rt_env *inject, char **path, char ***argv,
 		     char ***envp, lt_error **err)
 {
 	rt_env final;
-	if (rt_env_emulate(c, env, inject, &final, err) < 0)
+	/* with a shell to fall back on, only the generated files litho knows are played */
+	if (rt_env_emulate(c, env, inject, has_sh(), &final, err) < 0)
 		return -1;
 	if (dispatch_c(c, &final, path, argv, err) < 0) {
 		rt_env_free(&final);
@@ -352,14 +355,33 @@ int rt_exec_prepare(rt_ctx *c, char **path, char ***argv, char ***envp, lt_error
 	if (c->apt_config != NULL && rt_env_get(&inject, "APT_CONFIG") == NULL &&
 	    rt_env_get(&env, "APT_CONFIG") == NULL)
 		rt_env_set(&env, "APT_CONFIG", c->apt_config);
-	int rc;
-	if (has_sh()) {
-		rc = prepare_sh(c, command, &env, &inject, path, argv, envp);
-	} else {
-		lt_verbose("The image has no /bin/sh: preparing the %s environment without it",
-			   command);
-		rc = prepare_c(c, &env, &inject, path, argv, envp, err);
+	/* The steps in C when the image's scripts are within what the evaluator knows (Apptainer's
+	 * generated files and the usual %environment lines): that saves starting the image's shell
+	 * on every run. Anything else -- a command, a command substitution -- needs a real shell:
+	 * the image's /bin/sh then runs the action script, as without the evaluator. */
+	int rc = -1;
+	bool sh = has_sh();
+	const char *force = getenv("LITHO_ACTION_SHELL");
+	if (!sh || force == NULL || strcmp(force, "1") != 0) {
+		lt_error *e = NULL;
+		rc = prepare_c(c, &env, &inject, path, argv, envp, sh ? &e : err);
+		if (rc < 0 && sh) {
+			lt_debug("%s: the environment needs the image's shell: %s", command,
+				 e ? e->message : "?");
+			lt_error_free(&e);
+			free(*path);
+			rt_strv_free(*argv);
+			rt_strv_free(*envp);
+			*path = NULL;
+			*argv = *envp = NULL;
+		} else if (!sh) {
+			lt_verbose(
+			    "The image has no /bin/sh: prepared the %s environment without it",
+			    command);
+		}
 	}
+	if (rc < 0 && sh)
+		rc = prepare_sh(c, command, &env, &inject, path, argv, envp);
 	rt_env_free(&env);
 	rt_env_free(&inject);
 	if (rc < 0) {

@@ -105,8 +105,8 @@ char *rt_env_inject_snippet(const rt_env *inject, bool no_eval);
 /* The environment phase of the action script done in C, for images without /bin/sh: clears
  * env, sources the /.singularity.d/env scripts (the generated ones evaluated, Apptainer's fixed
  * ones replayed), injects, restores. Works on the container's root, so it runs inside. */
-int rt_env_emulate(const rt_ctx *c, const rt_env *env, const rt_env *inject, rt_env *out,
-		   lt_error **err);
+int rt_env_emulate(const rt_ctx *c, const rt_env *env, const rt_env *inject, bool strict,
+		   rt_env *out, lt_error **err);
 /* Apptainer's LookPath: file itself when it has a '/', else the first executable regular file
  * of that name in env's PATH. 1 when there is none. */
 int rt_lookpath(const rt_env *env, const char *file, char **path);

@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "action_script.h"
+#include "meta.h"
 
 /* ---------------------------------------------------------------------------------------------
  * Environment lists
@@ -1665,8 +1666,27 @@ static bool kept_name(const char *k, size_t len)
 	return in_list(k, len, kept, LT_ARRAY_SIZE(kept));
 }
 
-int rt_env_emulate(const rt_ctx *c, const rt_env *env, const rt_env *inject, rt_env *out,
-		   lt_error **err)
+/* The generated files the emulation plays from memory (95-apps.sh, 99-base.sh,
+ * 99-runtimevars.sh) must be the ones it knows when a shell could run them instead: an image
+ * may have changed them. Other names are not played from memory. */
+static bool standard_script(const char *path, const char *base)
+{
+	if (strcmp(base, "99-base.sh") != 0 && strcmp(base, "99-runtimevars.sh") != 0 &&
+	    strcmp(base, "95-apps.sh") != 0)
+		return true;
+	char *data = NULL;
+	lt_error *ignored = NULL;
+	if (lt_read_file(path, &data, NULL, &ignored) < 0) {
+		lt_error_free(&ignored);
+		return false;
+	}
+	bool same = meta_env_script_is_standard(base, data);
+	free(data);
+	return same;
+}
+
+int rt_env_emulate(const rt_ctx *c, const rt_env *env, const rt_env *inject, bool strict,
+		   rt_env *out, lt_error **err)
 {
 	const rt_options *o = c->o;
 	char *const *args = o->args;
@@ -1716,6 +1736,10 @@ int rt_env_emulate(const rt_ctx *c, const rt_env *env, const rt_env *inject, rt_
 				   strcmp(base, "10-docker.sh") == 0) {
 				emu_source(&m, s, args, n_args);
 				emu_fixpath(&m);
+			} else if (strict && !standard_script(s, base)) {
+				lt_error_set(err, 0, "%s is not Apptainer's: it needs a shell", s);
+				sv_free(&names);
+				goto fail;
 			} else if (strcmp(base, "99-base.sh") == 0) {
 				emu_base(&m);
 				if (emu_inject(&m, args, n_args) < 0) {

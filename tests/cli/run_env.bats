@@ -15,7 +15,7 @@ DEFAULT_PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 IMAGE_PATH=/opt/tool/bin:$DEFAULT_PATH
 
 setup_file() {
-	rt_setup_file oci plain busybox
+	rt_setup_file oci plain busybox sandbox
 }
 
 teardown_file() {
@@ -182,4 +182,46 @@ PATH=$IMAGE_PATH" || fail "with $opt" || return 1
 }
 @test "--cleanenv, -e, --containall, -C: host vars gone, TERM kept, LANG=C, user" {
 	check_cleanenv user
+}
+
+# The environment phase runs in C when the image's scripts allow it, and through the image's
+# /bin/sh otherwise; both give the same environment.
+check_evaluator() {
+	local who=$1
+	need "$who"
+	use_image sandbox
+	cp -a "$IMG" "$WORK/sb"
+	mkdir -p "$WORK/sb/.singularity.d/env"
+	printf '#!/bin/sh\nexport PLAIN="a b"\nexport LIST="${PLAIN}:x"\n' \
+		>"$WORK/sb/.singularity.d/env/90-environment.sh"
+	# --env values are injected after 99-base.sh, as in Apptainer (none without it)
+	printf '#!/bin/sh\n' >"$WORK/sb/.singularity.d/env/99-base.sh"
+	chmod -R a+rX "$WORK/sb"
+	[[ $EUID -ne 0 || $who == root ]] || chown -R "$RT_UID:$RT_GID" "$WORK/sb"
+	local c s
+	lrun "$who" exec --env FOO=bar "$WORK/sb" env
+	expect_ok
+	c=$(sort <<<"$output")
+	[[ $c == *"PLAIN=a b"* && $c == *"LIST=a b:x"* && $c == *"FOO=bar"* ]]
+	LITHO_ACTION_SHELL=1 lrun "$who" exec --env FOO=bar "$WORK/sb" env
+	expect_ok
+	s=$(sort <<<"$output")
+	if [[ $c != "$s" ]]; then
+		diff <(echo "$c") <(echo "$s") >&2
+		fail "the environment differs between the C evaluator and the image's shell"
+	fi
+	# a command substitution needs the shell: still right
+	printf '#!/bin/sh\nexport COMPUTED="$(echo com)puted"\n' \
+		>"$WORK/sb/.singularity.d/env/91-environment.sh"
+	chmod a+r "$WORK/sb/.singularity.d/env/91-environment.sh"
+	in_env "$who" "$WORK/sb" COMPUTED PLAIN
+	expect_ok
+	expect_output $'COMPUTED=computed\nPLAIN=a b'
+}
+
+@test "env: the C evaluator and the image's shell agree; a shell is used when needed, root" {
+	check_evaluator root
+}
+@test "env: the C evaluator and the image's shell agree; a shell is used when needed, user" {
+	check_evaluator user
 }
