@@ -263,3 +263,40 @@ cache_count() {
 	[[ $status -eq 0 && $output == "new data" ]]
 	[[ -z $(find tmp -name "litho-image-*") ]]
 }
+
+@test "definition files with Bootstrap: docker (Registry and Namespace headers too)" {
+	need root
+	cat >d.def <<-EOF
+		Bootstrap: docker
+		From: test/umoci:dup
+		Registry: $REG_OPEN
+
+		%post
+		    echo from-post > /post.txt
+
+		%runscript
+		    cat /post.txt /data/new.txt
+	EOF
+	litho build --no-https d.sif d.def
+	[[ $status -eq 0 ]] || {
+		echo "$stderr" >&2
+		false
+	}
+	litho run d.sif
+	[[ $status -eq 0 && $output == $'from-post\nnew data' ]]
+	litho inspect --labels d.sif
+	[[ $output == *"org.label-schema.usage.singularity.deffile.registry: $REG_OPEN"* ]]
+	# metadata only: the fast path, straight from the registry's layers
+	printf 'Bootstrap: docker\nFrom: %s\nNamespace: test\n\n%%labels\n  Kind fast\n' \
+		"$REG_OPEN/umoci:dup" >f.def
+	sed -i "s|^From: .*|From: umoci:dup|; s|^Namespace: test|Registry: $REG_OPEN\nNamespace: test|" f.def
+	litho build --no-https f.sif f.def
+	[[ $status -eq 0 && $stderr == *"without unpacking"* ]]
+	litho inspect --labels f.sif
+	[[ $output == *"Kind: fast"* ]]
+	# an unknown image: the reference in the error
+	printf 'Bootstrap: docker\nFrom: %s/test/nothere:1\n\n%%post\n  true\n' "$REG_OPEN" >bad.def
+	litho build --no-https bad.sif bad.def
+	[[ $status -ne 0 && $stderr == *"$REG_OPEN/test/nothere:1"* ]]
+	[[ ! -e bad.sif ]]
+}
