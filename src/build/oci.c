@@ -193,9 +193,7 @@ int build_oci_merge(build_ctx *c, lt_error **err)
 		pthread_mutex_unlock(&p.lock);
 		scan_job *job = &p.jobs[i];
 		if (job->err != NULL) {
-			*err = job->err;
-			job->err = NULL;
-			rc = -1;
+			rc = lt_error_move(err, &job->err);
 			break;
 		}
 		char *name = layer_name(c, i);

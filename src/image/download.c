@@ -61,11 +61,7 @@ int img_http_download(const char *url, const img_registry_opts *opts, const char
 	curl_easy_cleanup(h);
 	int ret = 0;
 	if (s.err != NULL) {
-		if (err != NULL)
-			*err = s.err;
-		else
-			lt_error_free(&s.err);
-		ret = -1;
+		ret = lt_error_move(err, &s.err);
 	} else if (rc != CURLE_OK) {
 		ret = lt_error_set(err, 0, "%s: %s", url,
 				   errbuf[0] ? errbuf : curl_easy_strerror(rc));

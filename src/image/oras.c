@@ -190,10 +190,7 @@ static int upload_blob(const upload *u, lt_error **err)
 			/* Ask the session where it is and go on from there. */
 			int64_t end = ++tries < MAX_PATCH_TRIES ? upload_status(u, loc, &loc) : -1;
 			if (end < 0 || end > u->size) {
-				if (err)
-					*err = e;
-				else
-					lt_error_free(&e);
+				lt_error_move(err, &e);
 				rc = lt_error_wrap(err, "chunk %s", cr);
 				goto out;
 			}

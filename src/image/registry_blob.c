@@ -177,10 +177,7 @@ int reg_fetch_blob(reg_client *c, const char *repo, const char *scope, const cha
 		}
 		reg_resp_clear(&r);
 		if (!transient) {
-			if (err)
-				*err = e;
-			else
-				lt_error_free(&e);
+			lt_error_move(err, &e);
 			break;
 		}
 		stalls = f.off > before ? 0 : stalls + 1;

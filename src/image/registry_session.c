@@ -304,11 +304,7 @@ int reg_do(reg_client *c, const reg_req *q, reg_resp *r, lt_error **err)
 		int cc = reg_perform(c, q, auth, r, errbuf, &sink_err);
 		free(auth);
 		if (sink_err != NULL) {
-			if (err)
-				*err = sink_err;
-			else
-				lt_error_free(&sink_err);
-			return -1;
+			return lt_error_move(err, &sink_err);
 		}
 		if (cc == CURLE_ABORTED_BY_CALLBACK)
 			return lt_error_set(err, 0, "%s: %s: interrupted", c->name, what);

@@ -282,11 +282,8 @@ static int open_archive(lt_layer_reader *r, lt_error **err)
 /* Turns libarchive's failure into our error, preferring the cause raised by our callback. */
 static int archive_failure(lt_layer_reader *r, lt_error **err, const char *what)
 {
-	if (r->err != NULL) {
-		*err = r->err;
-		r->err = NULL;
-		return -1;
-	}
+	if (r->err != NULL)
+		return lt_error_move(err, &r->err);
 	const char *msg = archive_error_string(r->a);
 	return lt_error_set(err, 0, "%s: %s: %s", r->name, what, msg ? msg : "unknown error");
 }

@@ -104,11 +104,7 @@ int rt_subid_read(const char *path, const char *user, unsigned long id, rt_idran
 			lt_error_free(&e);
 			return 0;
 		}
-		if (err != NULL)
-			*err = e;
-		else
-			lt_error_free(&e);
-		return -1;
+		return lt_error_move(err, &e);
 	}
 	int found = rt_subid_find(data, user, id, out);
 	free(data);

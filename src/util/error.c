@@ -55,6 +55,20 @@ void lt_error_free(lt_error **err)
 	*err = NULL;
 }
 
+int lt_error_move(lt_error **err, lt_error **from)
+{
+	if (err == NULL) {
+		lt_error_free(from);
+		return -1;
+	}
+	if (err != from) {
+		lt_error_free(err);
+		*err = *from;
+		*from = NULL;
+	}
+	return -1;
+}
+
 void lt_error_report(const lt_error *err)
 {
 	if (err == NULL)

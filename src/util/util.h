@@ -46,6 +46,9 @@ int lt_error_setv(lt_error **err, int errnum, const char *fmt, va_list ap) LT_PR
 /* Prefixes the message of *err with "context: ". Always returns -1. */
 int lt_error_wrap(lt_error **err, const char *fmt, ...) LT_PRINTF(2, 3);
 void lt_error_free(lt_error **err);
+/* Hands the error in *from (raised elsewhere: a callback, a worker) to the caller's *err,
+ * replacing any earlier one there, or frees it when the caller passed no err. Returns -1. */
+int lt_error_move(lt_error **err, lt_error **from);
 /* Prints "litho: error: <message>" on stderr. */
 void lt_error_report(const lt_error *err);
 

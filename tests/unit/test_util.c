@@ -24,6 +24,18 @@ static void test_error_context(void)
 	/* A NULL err pointer is allowed by callers that do not care. */
 	CHECK_INT(lt_error_set(NULL, 0, "ignored"), -1);
 	CHECK_INT(lt_error_wrap(NULL, "ignored"), -1);
+
+	/* An error raised by a callback replaces the caller's earlier one without leaking it. */
+	lt_error *raised = NULL;
+	lt_error_set(&err, 0, "earlier");
+	lt_error_set(&raised, EIO, "callback");
+	CHECK_INT(lt_error_move(&err, &raised), -1);
+	CHECK(raised == NULL);
+	CHECK_STR(err->message, "callback: Input/output error");
+	lt_error_set(&raised, 0, "dropped");
+	CHECK_INT(lt_error_move(NULL, &raised), -1);
+	CHECK(raised == NULL);
+	lt_error_free(&err);
 }
 
 static void test_path_clean(void)
