@@ -15,26 +15,26 @@
 #include "util.h"
 
 typedef struct build_opts {
-	const char *output;    /* the SIF to write */
-	const char *source;    /* image reference, directory, SIF or definition file */
-	img_platform platform; /* for indexes and manifest lists */
-	sq_options squash;     /* compression, level, block size, jobs */
-	bool force;	       /* overwrite an existing output */
-	bool deterministic;    /* all-zero SIF ID and times (SOURCE_DATE_EPOCH) */
-	bool sandbox;	       /* output is a directory (--sandbox), not a SIF */
-	int64_t build_time;    /* labels, file times of the metadata, SquashFS time */
+	const char *output;	    /* the SIF to write */
+	const char *source;	    /* image reference, directory, SIF or definition file */
+	img_platform platform;	    /* for indexes and manifest lists */
+	sq_options squash;	    /* compression, level, block size, jobs */
+	bool force;		    /* overwrite an existing output */
+	bool deterministic;	    /* all-zero SIF ID and times (SOURCE_DATE_EPOCH) */
+	bool sandbox;		    /* output is a directory (--sandbox), not a SIF */
+	int64_t build_time;	    /* labels, file times of the metadata, SquashFS time */
 	img_registry_opts registry; /* credentials, TLS, cache for docker:// and oras:// */
 
 	/* Definition files (a SOURCE that is a file but not a SIF) */
 	const char *const *build_args; /* --build-arg K=V */
 	size_t n_build_args;
-	const char *build_arg_file;	 /* --build-arg-file */
-	bool warn_unused_build_args;	 /* --warn-unused-build-args */
-	bool notest;			 /* -T/--notest: skip %test */
-	const char *sections;		 /* --section a,b: run only these; NULL = all */
-	bool update;			 /* -u/--update: build into the existing sandbox */
-	bool fix_perms;			 /* --fix-perms: owner rwX everywhere in the output */
-	const char *const *binds;	 /* -B/--bind for %post and %test */
+	const char *build_arg_file;  /* --build-arg-file */
+	bool warn_unused_build_args; /* --warn-unused-build-args */
+	bool notest;		     /* -T/--notest: skip %test */
+	const char *sections;	     /* --section a,b: run only these; NULL = all */
+	bool update;		     /* -u/--update: build into the existing sandbox */
+	bool fix_perms;		     /* --fix-perms: owner rwX everywhere in the output */
+	const char *const *binds;    /* -B/--bind for %post and %test */
 	size_t n_binds;
 } build_opts;
 

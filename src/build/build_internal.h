@@ -57,9 +57,10 @@ char *build_tree_file(build_ctx *c, const char *path, lt_error **err);
 int build_feed_local(build_ctx *c, const build_sink *sink, lt_error **err);
 
 /* Sandbox output: the tree written into a directory. _new fills `dest` (an empty directory the
- * caller made, e.g. with mkdtemp) with everything but the file bytes; the bytes come through the sink; _finish adds the
- * hard links and sets owners (as root), modes, extended attributes and times, directories
- * last. Device nodes need root: without it they are left out (counted in the report). */
+ * caller made, e.g. with mkdtemp) with everything but the file bytes; the bytes come through the
+ * sink; _finish adds the hard links and sets owners (as root), modes, extended attributes and
+ * times, directories last. Device nodes need root: without it they are left out (counted in the
+ * report). */
 typedef struct build_dir_writer build_dir_writer;
 int build_dir_writer_new(build_ctx *c, const char *dest, build_dir_writer **out, lt_error **err);
 void build_dir_writer_sink(build_dir_writer *w, build_sink *sink);

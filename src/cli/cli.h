@@ -71,7 +71,9 @@ enum {
 	    {"jobs", required_argument, NULL, CLI_OPT_JOBS},                                       \
 	    {"arch", required_argument, NULL, CLI_OPT_ARCH},                                       \
 	    {"platform", required_argument, NULL, CLI_OPT_PLATFORM},                               \
-	    {"reproducible", no_argument, NULL, CLI_OPT_REPRODUCIBLE}
+	{                                                                                          \
+		"reproducible", no_argument, NULL, CLI_OPT_REPRODUCIBLE                            \
+	}
 
 #define CLI_REGISTRY_OPTIONS                                                                       \
 	{"docker-username", required_argument, NULL, CLI_OPT_USERNAME},                            \
@@ -80,25 +82,28 @@ enum {
 	    {"nohttps", no_argument, NULL, CLI_OPT_NO_HTTPS},                                      \
 	    {"insecure", no_argument, NULL, CLI_OPT_INSECURE},                                     \
 	    {"ca-file", required_argument, NULL, CLI_OPT_CA_FILE},                                 \
-	    {"disable-cache", no_argument, NULL, CLI_OPT_DISABLE_CACHE}
+	{                                                                                          \
+		"disable-cache", no_argument, NULL, CLI_OPT_DISABLE_CACHE                          \
+	}
 
 #define CLI_CONVERT_USAGE                                                                          \
 	"      --compression NAME     zstd (default), gzip (most portable), xz, lz4, lzo\n"        \
 	"      --compression-level N  compressor level (zstd default 3, gzip 9, xz 6)\n"           \
-	"      --block-size N         SquashFS block size in bytes (default 131072; K/M allowed)\n" \
-	"  -j, --jobs N               compression threads (default: all CPUs)\n"                  \
+	"      --block-size N         SquashFS block size in bytes (default 131072; K/M "          \
+	"allowed)\n"                                                                               \
+	"  -j, --jobs N               compression threads (default: all CPUs)\n"                   \
 	"      --arch ARCH            platform for multi-arch images (default: this machine's)\n"  \
 	"      --platform OS/ARCH[/VARIANT]\n"                                                     \
-	"      --reproducible         all-zero image ID and fixed times (also when\n"             \
+	"      --reproducible         all-zero image ID and fixed times (also when\n"              \
 	"                             SOURCE_DATE_EPOCH is set, which also dates the files)\n"
 
 #define CLI_REGISTRY_USAGE                                                                         \
-	"      --docker-username U    registry user (also APPTAINER_DOCKER_USERNAME)\n"           \
-	"      --docker-password P    registry password (also APPTAINER_DOCKER_PASSWORD)\n"       \
-	"      --no-https             plain HTTP to the registry (also APPTAINER_NOHTTPS)\n"      \
-	"      --insecure             HTTPS without checking the registry's certificate\n"       \
-	"      --ca-file FILE         trust these CA certificates instead of the system's\n"     \
-	"      --disable-cache        neither read nor write the cache (also\n"                  \
+	"      --docker-username U    registry user (also APPTAINER_DOCKER_USERNAME)\n"            \
+	"      --docker-password P    registry password (also APPTAINER_DOCKER_PASSWORD)\n"        \
+	"      --no-https             plain HTTP to the registry (also APPTAINER_NOHTTPS)\n"       \
+	"      --insecure             HTTPS without checking the registry's certificate\n"         \
+	"      --ca-file FILE         trust these CA certificates instead of the system's\n"       \
+	"      --disable-cache        neither read nor write the cache (also\n"                    \
 	"                             APPTAINER_DISABLE_CACHE)\n"
 
 /* Defaults of the registry options from the environment (LITHO_, APPTAINER_, SINGULARITY_). */

@@ -176,7 +176,8 @@ static int load_legacy(img_source *src, const char *cfg_path, const json_t *laye
 		src_layer *sl = &src->layers[i];
 		const char *given = json_string_value(json_array_get(layers, i));
 		if (given == NULL)
-			return lt_error_set(err, 0, "manifest.json: layer %zu is not a path", i + 1);
+			return lt_error_set(err, 0, "manifest.json: layer %zu is not a path",
+					    i + 1);
 		l->diff_id = lt_xstrdup(json_string_value(json_array_get(diff_ids, i)));
 		r = src_find(src, given, &f, err);
 		if (r == 0)

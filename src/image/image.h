@@ -218,8 +218,8 @@ int img_oras_pull(const char *ref, const char *out_path, const img_registry_opts
 /* Downloads `url` (http, https; redirects followed) into a new file `path` with `mode`, written
  * under a temporary name and renamed when complete. opts (may be NULL) gives insecure and
  * ca_file. Errors name the URL and the HTTP status or transfer error. */
-int img_http_download(const char *url, const img_registry_opts *opts, const char *path,
-		      mode_t mode, lt_error **err);
+int img_http_download(const char *url, const img_registry_opts *opts, const char *path, mode_t mode,
+		      lt_error **err);
 
 /* ---------------------------------------------------------------------------------------------
  * Cache (`litho cache list/clean`, and the build's converted-SIF cache)

@@ -312,8 +312,7 @@ ssize_t img_blob_read(img_blob *b, void *buf, size_t len, lt_error **err)
 		b->failed = b->size >= 0 && b->total > b->size;
 		if (b->failed)
 			return lt_error_set(
-			    err, 0,
-			    "blob %s has more bytes than the %" PRId64 " of its descriptor",
+			    err, 0, "blob %s has more bytes than the %" PRId64 " of its descriptor",
 			    b->digest, b->size);
 		lt_sha256_update(b->h, buf, (size_t)n);
 		return n;

@@ -108,34 +108,34 @@ typedef char *(*meta_read_fn)(void *ctx, const char *path);
 /* A SCIF app: the bodies of its sections (NULL when the def has none). */
 typedef struct meta_def_app {
 	const char *name;
-	const char *install; /* %appinstall */
-	const char *env;     /* %appenv */
-	const char *test;    /* %apptest */
-	const char *help;    /* %apphelp */
-	const char *run;     /* %apprun */
-	const char *start;   /* %appstart */
+	const char *install;  /* %appinstall */
+	const char *env;      /* %appenv */
+	const char *test;     /* %apptest */
+	const char *help;     /* %apphelp */
+	const char *run;      /* %apprun */
+	const char *start;    /* %appstart */
 	const json_t *labels; /* %applabels as an object of strings, or NULL */
 } meta_def_app;
 
 /* What one stage of a definition file contributes. Bodies are section texts as parsed;
  * runscript/startscript/test are the finished file texts (shebang line, blank line, body). */
 typedef struct meta_def {
-	const char *def_text; /* the whole file after templating */
+	const char *def_text;		  /* the whole file after templating */
 	const char *const *header_keys;	  /* the stage's header, lower case, in file order */
 	const char *const *header_values; /* ... and their values */
 	size_t n_headers;
-	const char *help;	 /* %help body, or NULL */
-	const char *environment; /* %environment body, or NULL */
-	const char *runscript;	 /* or NULL */
-	const char *startscript; /* or NULL */
-	const char *test;	 /* or NULL */
-	const json_t *labels;	 /* %labels as an object of strings (file order), or NULL */
+	const char *help;	  /* %help body, or NULL */
+	const char *environment;  /* %environment body, or NULL */
+	const char *runscript;	  /* or NULL */
+	const char *startscript;  /* or NULL */
+	const char *test;	  /* or NULL */
+	const json_t *labels;	  /* %labels as an object of strings (file order), or NULL */
 	const meta_def_app *apps; /* in first-seen order */
 	size_t n_apps;
 	int64_t build_time; /* build-date labels */
 	const char *arch;   /* GOARCH for org.label-schema.build-arch; NULL = the host's */
-	bool force; /* --force: %labels replace labels the image already has */
-	meta_read_fn read; /* the image as it is after %post */
+	bool force;	    /* --force: %labels replace labels the image already has */
+	meta_read_fn read;  /* the image as it is after %post */
 	void *read_ctx;
 } meta_def;
 

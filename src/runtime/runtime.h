@@ -82,8 +82,9 @@ int rt_launch(const rt_options *opts, int *status, lt_error **err);
 /* Fake root for the whole calling process (a definition-file build by a normal user): it enters
  * a new user and mount namespace as uid and gid 0, with the caller's /etc/subuid and
  * /etc/subgid ranges mapped to 1..N through newuidmap/newgidmap when allowed and it has them
- * (*subids true: owners are kept), otherwise only the caller. Call it before any thread starts. rt_launch()
- * with fakeroot then runs as that root and adds the seccomp filter where ids are missing. */
+ * (*subids true: owners are kept), otherwise only the caller. Call it before any thread starts.
+ * rt_launch() with fakeroot then runs as that root and adds the seccomp filter where ids are
+ * missing. */
 int rt_fakeroot_enter(bool allow_subids, bool *subids, lt_error **err);
 /* For a host program run under that fake root (debootstrap, a build's %setup), in the child
  * before exec: the same seccomp filter (chown, setuid and device mknod faked with one id;

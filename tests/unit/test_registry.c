@@ -671,7 +671,8 @@ static int cmd_pull(drv *d)
 			if (pass == 1)
 				pthread_join(th[i], NULL);
 			if (jobs[i].err != NULL && rc == 0) {
-				/* the image module leaves naming the source and layer to its caller */
+				/* the image module leaves naming the source and layer to its caller
+				 */
 				lt_error_wrap(&jobs[i].err, "%s: layer %zu", img->reference, i + 1);
 				lt_error_report(jobs[i].err);
 				rc = 1;
