@@ -85,12 +85,13 @@ static void scratch_free(void *p)
 {
 	scratch *s = p;
 	if (s != NULL)
-		free(s->buf);
+		lt_huge_free(s->buf, s->cap);
 	free(s);
 }
 
 /* A reply buffer kept by the worker thread: reads of 128 KiB and more would otherwise be an
- * mmap and munmap (page faults, TLB shootdowns) each. */
+ * mmap and munmap (page faults, TLB shootdowns) each; in huge pages, filling it the first time
+ * is one page fault rather than 32 or more. */
 static char *scratch_get(struct rt_fuse *f, size_t size)
 {
 	scratch *s = pthread_getspecific(f->scratch);
@@ -99,9 +100,9 @@ static char *scratch_get(struct rt_fuse *f, size_t size)
 		pthread_setspecific(f->scratch, s);
 	}
 	if (s->cap < size) {
-		free(s->buf);
+		lt_huge_free(s->buf, s->cap);
 		s->cap = size;
-		s->buf = lt_xmalloc(size);
+		s->buf = lt_xhuge_alloc(size);
 	}
 	return s->buf;
 }

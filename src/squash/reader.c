@@ -34,6 +34,7 @@ typedef struct shared_block {
 struct sq_image {
 	pthread_mutex_t cache_lock;
 	shared_block cache[SHARED_BLOCKS];
+	uint8_t *cache_data; /* the blocks' room, made at the first use */
 	uint64_t cache_clock;
 	int fd;
 	uint64_t offset;
@@ -159,8 +160,7 @@ void sq_image_close(sq_image *img)
 {
 	if (img == NULL)
 		return;
-	for (size_t i = 0; i < SHARED_BLOCKS; i++)
-		free(img->cache[i].data);
+	lt_huge_free(img->cache_data, (size_t)SHARED_BLOCKS * img->super.block_size);
 	pthread_mutex_destroy(&img->cache_lock);
 	free(img->ids);
 	free(img->name);
@@ -227,8 +227,7 @@ void sq_reader_free(sq_reader *r)
 {
 	if (r == NULL)
 		return;
-	free(r->block);
-	free(r->packed);
+	lt_huge_free(r->block, 2 * (size_t)r->img->super.block_size);
 	if (r->xattrs)
 		sqfs_destroy(r->xattrs);
 	if (r->data)
@@ -524,8 +523,12 @@ static void cache_put(sq_image *img, uint64_t ref, size_t index, const uint8_t *
 			break;
 	}
 	if (victim != NULL) {
+		if (img->cache_data == NULL)
+			img->cache_data =
+			    lt_xhuge_alloc((size_t)SHARED_BLOCKS * img->super.block_size);
 		if (victim->data == NULL)
-			victim->data = lt_xmalloc(img->super.block_size);
+			victim->data =
+			    img->cache_data + (size_t)(victim - img->cache) * img->super.block_size;
 		memcpy(victim->data, data, len);
 		*victim = (shared_block){.ref = ref,
 					 .index = index,
@@ -554,9 +557,9 @@ ssize_t sq_read(sq_reader *r, const sq_inode *file, uint64_t off, void *buf, siz
 		len = (size_t)(size - off);
 	uint32_t bs = r->img->super.block_size;
 	size_t n_blocks = sqfs_inode_get_file_block_count(file->gi);
-	if (r->packed == NULL) {
-		r->packed = lt_xmalloc(bs);
-		r->block = lt_xmalloc(bs);
+	if (r->block == NULL) {
+		r->block = lt_xhuge_alloc(2 * (size_t)bs);
+		r->packed = r->block + bs;
 	}
 	uint8_t *dst = buf;
 	size_t done = 0;

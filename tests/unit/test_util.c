@@ -375,6 +375,21 @@ static void test_atomic_bad_dir(void)
 	lt_error_free(&err);
 }
 
+static void test_huge_alloc(void)
+{
+	/* sizes around a huge page: all usable, zeroed, starting on a 2 MiB boundary */
+	const size_t sizes[] = {1, 4096, (2u << 20) - 1, 2u << 20, (2u << 20) + 1, 5u << 20};
+	for (size_t i = 0; i < LT_ARRAY_SIZE(sizes); i++) {
+		uint8_t *p = lt_xhuge_alloc(sizes[i]);
+		CHECK(((uintptr_t)p & ((2u << 20) - 1)) == 0);
+		CHECK(p[0] == 0 && p[sizes[i] - 1] == 0);
+		memset(p, 0xa5, sizes[i]);
+		CHECK(p[sizes[i] - 1] == 0xa5);
+		lt_huge_free(p, sizes[i]);
+	}
+	lt_huge_free(NULL, 0);
+}
+
 static void test_pread_short(void)
 {
 	lt_error *err = NULL;
@@ -412,6 +427,7 @@ int main(void)
 	RUN(test_atomic_abort);
 	RUN(test_atomic_signal);
 	RUN(test_atomic_bad_dir);
+	RUN(test_huge_alloc);
 	RUN(test_pread_short);
 	rmdir(tmpdir);
 	return tap_done();
