@@ -32,6 +32,8 @@ typedef struct rt_env {
 void rt_env_init(rt_env *e);
 void rt_env_free(rt_env *e);
 void rt_env_copy(rt_env *dst, const rt_env *src);
+/* Appends a "KEY=VALUE" entry (taken over) without looking for an earlier one of that key. */
+void rt_env_push(rt_env *e, char *entry);
 /* Appends the "KEY=VALUE" entries of a NULL-terminated vector (entries without '=' skipped;
  * a later duplicate replaces the earlier value). */
 void rt_env_add_strv(rt_env *e, char *const *v);
