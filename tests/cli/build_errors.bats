@@ -183,11 +183,21 @@ context_once() {
 	assert_clean_dir out
 }
 
-@test "a failing compressor leaves no temporary file" {
-	run "$LITHO" build --compression lzo out/o.sif "oci:$B/layout:good"
-	if [[ $status -eq 0 ]]; then
-		skip "lzo works here"
-	fi
+@test "a full disk in the middle of the output: a clear error, the old file kept, no temporary" {
+	[[ $EUID -eq 0 ]] || skip "mounting a small tmpfs needs root"
+	mkdir full
+	mount -t tmpfs -o size=40k tmpfs full
+	printf 'not a SIF\n' >full/o.sif
+	cp full/o.sif keep
+	run "$LITHO" build -F full/o.sif "oci:$B/layout:good"
+	local listing kept=no
+	listing=$(ls -A full)
+	cmp -s full/o.sif keep && kept=yes
+	umount full
 	[[ $status -eq 1 ]]
-	assert_clean_dir out
+	[[ $output == *full/o.sif* ]]
+	[[ $output == *"No space left on device"* ]]
+	refute_crash_output "$output"
+	[[ $listing == o.sif ]]
+	[[ $kept == yes ]]
 }

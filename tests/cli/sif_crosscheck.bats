@@ -103,14 +103,6 @@ seq_empty_last() {
 	sifcmd "$t" add --datatype 4 --partfs 4 --parttype 3 --partarch 2 "$f" /dev/null
 }
 
-# Skips the test while litho still rejects such siftool-written files (a litho bug, reported;
-# remove this once fixed so that the tests below run).
-skip_if_empty_last_rejected() {
-	if ! "$LITHO" sif list "$BATS_FILE_TMPDIR/empty_last-siftool.sif" >/dev/null 2>&1; then
-		skip "known litho bug: rejects a siftool-written SIF whose last object is empty after alignment padding"
-	fi
-}
-
 # --signhash 1-5, --signentity (upper and lower case hex), with links and groups.
 seq_signatures() {
 	local t="$1" f="$2"
@@ -305,7 +297,6 @@ compare_bytes() {
 }
 
 @test "(b) siftool-written: a zero-length partition at the end" {
-	skip_if_empty_last_rejected
 	compare_reads "$BATS_FILE_TMPDIR/empty_last-siftool.sif" 2
 }
 
@@ -314,7 +305,6 @@ compare_bytes() {
 }
 
 @test "(c) a zero-length partition at the end: same bytes" {
-	skip_if_empty_last_rejected
 	compare_bytes empty_last
 }
 
