@@ -17,7 +17,10 @@ void _start(void)
 	__asm__ volatile("mov $60, %eax\n\txor %edi, %edi\n\tsyscall");
 }
 #elif defined(PAYLOAD_TRUE)
-int main(void) { return 0; }
+int main(void)
+{
+	return 0;
+}
 #else
 static char buf[128 * 1024];
 

@@ -171,16 +171,26 @@ int main(int argc, char **argv)
 	const char *dir = NULL;
 	while ((opt = getopt(argc, argv, "r:w:g:o:")) != -1) {
 		switch (opt) {
-		case 'r': rounds = atoi(optarg); break;
-		case 'w': warmup = atoi(optarg); break;
-		case 'g': gap_ms = atoi(optarg); break;
-		case 'o': dir = optarg; break;
-		default: goto usage;
+		case 'r':
+			rounds = atoi(optarg);
+			break;
+		case 'w':
+			warmup = atoi(optarg);
+			break;
+		case 'g':
+			gap_ms = atoi(optarg);
+			break;
+		case 'o':
+			dir = optarg;
+			break;
+		default:
+			goto usage;
 		}
 	}
 	if (!dir || optind != argc - 1) {
 	usage:
-		fprintf(stderr, "usage: spawntime [-r ROUNDS] [-w WARMUP] [-g GAP_MS] -o DIR SPECFILE\n");
+		fprintf(stderr,
+			"usage: spawntime [-r ROUNDS] [-w WARMUP] [-g GAP_MS] -o DIR SPECFILE\n");
 		return 2;
 	}
 	parse(argv[optind], dir);
@@ -188,7 +198,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "spawntime: no configurations\n");
 		return 2;
 	}
-	struct timespec gap = { gap_ms / 1000, (gap_ms % 1000) * 1000000L };
+	struct timespec gap = {gap_ms / 1000, (gap_ms % 1000) * 1000000L};
 	for (int r = 0; r < warmup + rounds; r++) {
 		for (int k = 0; k < nconf; k++) {
 			run(&confs[(k + r) % nconf], r >= warmup);
