@@ -255,6 +255,24 @@ check_launch_line() {
 @test "./image.sif ARGS through run-singularity on PATH, root" { check_launch_line root; }
 @test "./image.sif ARGS through run-singularity on PATH, user" { check_launch_line user; }
 
+@test "meson install puts run-singularity beside litho, and a SIF runs through the installed pair" {
+	require_cmd meson
+	local built=${LITHO_BUILT:-$LITHO}
+	local builddir=${built%/src/cli/litho}
+	[[ -f $builddir/build.ninja ]] || skip "$built is not in a meson build folder"
+	local dest=$BATS_TEST_TMPDIR/dest bin
+	run meson install -C "$builddir" --no-rebuild --quiet --destdir "$dest"
+	[[ $status -eq 0 ]] || fail "meson install: $output" || return 1
+	bin=$(dirname "$(find "$dest" -name litho -type f)")
+	[[ $(readlink "$bin/run-singularity") == litho ]] ||
+		fail "no run-singularity -> litho in $bin" || return 1
+	use_image plain
+	cd "$RT_IMG" || return 1
+	run_split as root env PATH="$bin:$PATH" ./plain.sif -c 'echo "installed $0"' x
+	expect_ok
+	expect_output "installed x"
+}
+
 # --- the runtime variables ------------------------------------------------------------------
 
 check_runtime_vars() {

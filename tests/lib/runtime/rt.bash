@@ -239,6 +239,7 @@ rt_setup_file() {
 	if [[ -f $LITHO && $(head -c 4 "$LITHO" | od -An -c | tr -d ' ') == '177ELF' ]]; then
 		cp "$LITHO" "$RT_DIR/bin/litho"
 		chmod 0755 "$RT_DIR/bin/litho"
+		export LITHO_BUILT=$LITHO # where it was built (the install test needs its folder)
 		LITHO=$RT_DIR/bin/litho
 		export LITHO
 	fi
