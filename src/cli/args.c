@@ -180,3 +180,9 @@ int cli_common_option(int c, char *arg, build_opts *b, img_registry_opts *r, lt_
 		return b != NULL ? convert_option(c, arg, b, err) : 0;
 	}
 }
+
+void cli_push_arg(const char ***list, size_t *n, const char *arg)
+{
+	*list = lt_xrealloc(*list, (*n + 1) * sizeof(**list));
+	(*list)[(*n)++] = arg;
+}

@@ -114,6 +114,8 @@ void cli_registry_defaults(img_registry_opts *o);
 int cli_common_option(int c, char *arg, build_opts *b, img_registry_opts *r, lt_error **err);
 /* A yes/no environment variable, Apptainer style: set, not empty, not "0" or "false". */
 bool cli_env_flag(const char *apptainer_name, const char *litho_name);
+/* Appends a repeatable option's argument to a growing list (free the list, not the strings). */
+void cli_push_arg(const char ***list, size_t *n, const char *arg);
 
 /* Monotonic seconds, and the one-line summary of a build or pull started at t0. */
 double cli_now(void);

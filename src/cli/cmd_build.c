@@ -116,8 +116,7 @@ int cmd_build(int argc, char **argv, lt_error **err)
 						     optarg);
 				goto out;
 			}
-			build_args = lt_xrealloc(build_args, (n_args + 1) * sizeof(*build_args));
-			build_args[n_args++] = optarg;
+			cli_push_arg(&build_args, &n_args, optarg);
 			break;
 		case 'a':
 			o.build_arg_file = optarg;
@@ -138,8 +137,7 @@ int cmd_build(int argc, char **argv, lt_error **err)
 			o.fix_perms = true;
 			break;
 		case 'B':
-			binds = lt_xrealloc(binds, (n_binds + 1) * sizeof(*binds));
-			binds[n_binds++] = optarg;
+			cli_push_arg(&binds, &n_binds, optarg);
 			break;
 		case 'h':
 			fputs(build_usage, stdout);

@@ -148,9 +148,7 @@ int cmd_push(int argc, char **argv, lt_error **err)
 					     optarg);
 				goto out;
 			}
-			annotations =
-			    lt_xrealloc(annotations, (n_annotations + 1) * sizeof(*annotations));
-			annotations[n_annotations++] = optarg;
+			cli_push_arg(&annotations, &n_annotations, optarg);
 			break;
 		case 'h':
 			fputs(push_usage, stdout);

@@ -277,22 +277,31 @@ static inline result run_in(const char *root, rt_ctx *c, bool libs)
 	return r;
 }
 
+/* Prints text as TAP comments, one "#   " line per line. */
+static inline void show_lines(const char *text)
+{
+	for (const char *p = text; *p;) {
+		const char *nl = strchr(p, '\n');
+		int len = nl ? (int)(nl - p) : (int)strlen(p);
+		printf("#   %.*s\n", len, p);
+		p = nl ? nl + 1 : p + len;
+	}
+}
+
 static inline void show(const result *r)
 {
 	printf("# status %d\n# stdout:\n", r->status);
-	for (const char *p = r->out; *p;) {
-		const char *nl = strchr(p, '\n');
-		int len = nl ? (int)(nl - p) : (int)strlen(p);
-		printf("#   %.*s\n", len, p);
-		p = nl ? nl + 1 : p + len;
-	}
+	show_lines(r->out);
 	printf("# stderr:\n");
-	for (const char *p = r->err; *p;) {
-		const char *nl = strchr(p, '\n');
-		int len = nl ? (int)(nl - p) : (int)strlen(p);
-		printf("#   %.*s\n", len, p);
-		p = nl ? nl + 1 : p + len;
-	}
+	show_lines(r->err);
+}
+
+/* Ends a run's checks: shows what it printed when one of them failed, then frees it. */
+static inline void result_done(result *r)
+{
+	if (tap_current_failed)
+		show(r);
+	result_free(r);
 }
 
 #define CHECK_ENV(out, key, want) CHECK_STR(env_line(out, key), want)

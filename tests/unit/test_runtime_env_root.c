@@ -98,9 +98,7 @@ static void env_precedence(enum shell_kind k)
 	result r = run_in(root, &c, k == SH_DASH || k == SH_BASH);
 	CHECK_INT(r.status, 0);
 	check_std_env(r.out);
-	if (tap_current_failed)
-		show(&r);
-	result_free(&r);
+	result_done(&r);
 	free(root);
 }
 
@@ -147,9 +145,7 @@ static void test_cleanenv(void)
 		CHECK_ENV(r.out, "FOO", "image-foo");
 		CHECK_NOENV(r.out, "OTHER");
 		CHECK_NOENV(r.out, "LC_ALL");
-		if (tap_current_failed)
-			show(&r);
-		result_free(&r);
+		result_done(&r);
 		free(root);
 	}
 }
@@ -177,9 +173,7 @@ static void test_path_keys(void)
 			     "not permitted") != NULL);
 		CHECK_NOENV(r.out, "SING_USER_DEFINED_PREPEND_PATH");
 		CHECK_NOENV(r.out, "SING_USER_DEFINED_APPEND_PATH");
-		if (tap_current_failed)
-			show(&r);
-		result_free(&r);
+		result_done(&r);
 
 		char *cli[] = {"PATH=/only:/bin"};
 		ctx_init(&c, &o, RT_EXEC, args, 1, host);
@@ -189,9 +183,7 @@ static void test_path_keys(void)
 		CHECK_INT(r.status, 0);
 		CHECK_ENV(r.out, "PATH", "/only:/bin");
 		CHECK_NOENV(r.out, "SING_USER_DEFINED_PATH");
-		if (tap_current_failed)
-			show(&r);
-		result_free(&r);
+		result_done(&r);
 		free(root);
 	}
 }
@@ -213,9 +205,7 @@ static void test_no_eval(void)
 		CHECK_ENV(r.out, "S", "it's");
 		CHECK_ENV(r.out, "B", "back\\slash");
 		CHECK_NOENV(r.out, "APPTAINER_NO_EVAL");
-		if (tap_current_failed)
-			show(&r);
-		result_free(&r);
+		result_done(&r);
 		o.no_eval = true;
 		r = run_in(root, &c, false);
 		CHECK_INT(r.status, 0);
@@ -225,9 +215,7 @@ static void test_no_eval(void)
 		CHECK_ENV(r.out, "B", "back\\slash");
 		CHECK_ENV(r.out, "APPTAINER_NO_EVAL", "1");
 		CHECK_ENV(r.out, "SINGULARITY_NO_EVAL", "1");
-		if (tap_current_failed)
-			show(&r);
-		result_free(&r);
+		result_done(&r);
 		free(root);
 	}
 }
@@ -249,9 +237,7 @@ static void test_oci_run(void)
 		result r = run_in(root, &c, false);
 		CHECK_INT(r.status, 0);
 		CHECK_STR(r.out, "cmd $HOME 'q'\n");
-		if (tap_current_failed)
-			show(&r);
-		result_free(&r);
+		result_done(&r);
 
 		char *args[] = {"echo", "a  b", "$GREETING"};
 		ctx_init(&c, &o, RT_RUN, args, 3, host);
@@ -304,9 +290,7 @@ static void test_exec_lookup(void)
 		CHECK(r.status == (k == SH_NONE ? 98 : 255));
 		CHECK(strstr(r.err, "\"no-such-command\": executable file not found in $PATH") !=
 		      NULL);
-		if (tap_current_failed)
-			show(&r);
-		result_free(&r);
+		result_done(&r);
 		free(root);
 	}
 }
@@ -366,9 +350,7 @@ static void test_test_action(void)
 		result r = run_in(root, &c, false);
 		CHECK_INT(r.status, 0);
 		CHECK(strstr(r.err, "No test script found in container, exiting") != NULL);
-		if (tap_current_failed)
-			show(&r);
-		result_free(&r);
+		result_done(&r);
 		if (k == SH_BUSYBOX) {
 			put(root, ".singularity.d/test", "#!/bin/sh\necho testing \"$@\"\nexit 3\n",
 			    0755);
@@ -418,9 +400,7 @@ static void test_app(void)
 		CHECK(
 		    lt_str_has_prefix(env_line(r.out, "PATH"),
 				      "/scif/apps/foo/bin:/scif/apps/foo:/scif/apps/singularity:"));
-		if (tap_current_failed)
-			show(&r);
-		result_free(&r);
+		result_done(&r);
 		if (k == SH_BUSYBOX) {
 			ctx_init(&c, &o, RT_RUN, NULL, 0, host);
 			o.app = "foo";
@@ -439,9 +419,7 @@ static void test_app(void)
 		r = run_in(root, &c, false);
 		CHECK_INT(r.status, 98);
 		CHECK(strstr(r.err, "no app named 'bar' in the image (apps: foo, zed)") != NULL);
-		if (tap_current_failed)
-			show(&r);
-		result_free(&r);
+		result_done(&r);
 		free(root);
 	}
 }
@@ -463,9 +441,7 @@ static void test_old_image(void)
 		CHECK_ENV(r.out, "INJ", "yes");
 		CHECK_ENV(r.out, "PATH", "/old/bin:" RT_DEFAULT_PATH);
 		CHECK_NOENV(r.out, "LD_LIBRARY_PATH");
-		if (tap_current_failed)
-			show(&r);
-		result_free(&r);
+		result_done(&r);
 		free(root);
 	}
 }
