@@ -306,14 +306,12 @@ static int dispatch_c(const rt_ctx *c, rt_env *env, char **path, char ***argv, l
 	return lt_error_set(err, 0, "unknown action");
 }
 
-static bool has_sh(void);
-
-static int prepare_c(rt_ctx *c, const rt_env *env, const rt_env *inject, char **path, char ***argv,
-		     char ***envp, lt_error **err)
+static int prepare_c(rt_ctx *c, const rt_env *env, const rt_env *inject, bool sh, char **path,
+		     char ***argv, char ***envp, lt_error **err)
 {
 	rt_env final;
 	/* with a shell to fall back on, only the generated files litho knows are played */
-	if (rt_env_emulate(c, env, inject, has_sh(), &final, err) < 0)
+	if (rt_env_emulate(c, env, inject, sh, &final, err) < 0)
 		return -1;
 	if (dispatch_c(c, &final, path, argv, err) < 0) {
 		rt_env_free(&final);
@@ -364,7 +362,7 @@ int rt_exec_prepare(rt_ctx *c, char **path, char ***argv, char ***envp, lt_error
 	const char *force = getenv("LITHO_ACTION_SHELL");
 	if (!sh || force == NULL || strcmp(force, "1") != 0) {
 		lt_error *e = NULL;
-		rc = prepare_c(c, &env, &inject, path, argv, envp, sh ? &e : err);
+		rc = prepare_c(c, &env, &inject, sh, path, argv, envp, sh ? &e : err);
 		if (rc < 0 && sh) {
 			lt_debug("%s: the environment needs the image's shell: %s", command,
 				 e ? e->message : "?");

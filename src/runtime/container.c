@@ -527,12 +527,14 @@ static void bind_host_copy(cont *k, const char *path, const char *name)
 static void add_apt_config(cont *k, const char *tmp_dir)
 {
 	rt_ctx *c = k->c;
+	if (c->fakeroot != RT_FAKEROOT_SECCOMP)
+		return;
 	char *rest = NULL;
 	char *apt = resolve_in_root(k, "/etc/apt", &rest);
 	bool has_apt = rest[0] == '\0' && is_dir(apt);
 	free(rest);
 	free(apt);
-	if (c->fakeroot != RT_FAKEROOT_SECCOMP || !has_apt)
+	if (!has_apt)
 		return;
 	char *src = lt_strdup_printf("%s/apt.conf", c->session);
 	char *dst = lt_path_join(tmp_dir, lt_path_basename(rt_apt_config_path));
@@ -682,8 +684,6 @@ static void enter_cwd(cont *k)
 	} else if (!(c->home_dst && chdir(c->home_dst) == 0) && chdir("/") < 0) {
 		die(k, errno, "chdir /");
 	}
-	char buf[4096];
-	c->container_cwd = lt_xstrdup(getcwd(buf, sizeof(buf)) ? buf : "/");
 }
 
 static double now_ms(void)
@@ -712,7 +712,6 @@ _Noreturn void rt_container_main(rt_ctx *c, int error_fd)
 	lt_debug("container: pivot_root %.2f ms", now_ms() - t0);
 	enter_cwd(&k);
 	umask(c->o->no_umask ? 022 : c->umask);
-	c->has_sh = access("/bin/sh", X_OK) == 0;
 
 	char *path = NULL, **argv = NULL, **envp = NULL;
 	lt_error *err = NULL;

@@ -245,7 +245,6 @@ typedef struct dir_fill {
 	char *buf;
 	size_t size, used;
 	off_t next;
-	struct rt_fuse *f;
 } dir_fill;
 
 static int fill_entry(void *arg, const char *name, uint64_t ref, uint32_t inode_number,
@@ -274,7 +273,7 @@ static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	sq_inode *dir = get_inode(req, f, ino, &r);
 	if (dir == NULL)
 		return;
-	dir_fill d = {.req = req, .buf = lt_xmalloc(size), .size = size, .next = off, .f = f};
+	dir_fill d = {.req = req, .buf = lt_xmalloc(size), .size = size, .next = off};
 	/* offsets: 1 ".", 2 "..", then the stored entries */
 	if (d.next == 0)
 		fill_entry(&d, ".", 0, 0, 1);

@@ -438,7 +438,6 @@ static void ctx_free(rt_ctx *c)
 	free(c->home_src);
 	free(c->home_dst);
 	free(c->bind_list);
-	free(c->container_cwd);
 	free(c->env_file_data);
 	free(c->session);
 	free(c->image_mount);

@@ -37,9 +37,7 @@ typedef struct rt_ctx {
 	/* decided while mounting */
 	char *home_src;	     /* host directory bound as home, NULL with --no-home/contain */
 	char *home_dst;	     /* $HOME inside */
-	char *container_cwd; /* where the payload starts */
 	char *bind_list;     /* APPTAINER_BIND value: the user binds, comma separated */
-	bool has_sh;	     /* the image has /bin/sh (checked inside, after pivot_root) */
 	bool root;	     /* litho runs as root: no user namespace */
 	char *session;	     /* the launcher's session tmpfs (a per-user directory under
 				$TMPDIR, covered by a tmpfs in the launcher's namespace only) */

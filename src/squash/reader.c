@@ -81,11 +81,6 @@ static int reader_fail(const char *name, int code, const char *what, lt_error **
 			    name, what, code);
 }
 
-static const char *compressor_label(int id)
-{
-	return sq_compressor_name(id);
-}
-
 int sq_image_open(int fd, uint64_t offset, uint64_t size, const char *name, sq_image **out,
 		  lt_error **err)
 {
@@ -119,7 +114,7 @@ int sq_image_open(int fd, uint64_t offset, uint64_t size, const char *name, sq_i
 	if (r != 0) {
 		sqfs_destroy(f);
 		lt_error_set(err, ENOTSUP, "%s: SquashFS compressor %s (%u) is not supported", name,
-			     compressor_label(img->super.compression_id),
+			     sq_compressor_name(img->super.compression_id),
 			     img->super.compression_id);
 		goto fail;
 	}
@@ -264,11 +259,6 @@ void sq_inode_free(sq_inode *i)
 	free(i->block_starts);
 	sqfs_free(i->gi);
 	free(i);
-}
-
-uint64_t sq_inode_ref(const sq_inode *i)
-{
-	return i->ref;
 }
 
 static uint32_t lookup_id(const sq_image *img, uint16_t idx)

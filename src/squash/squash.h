@@ -110,7 +110,6 @@ sq_image *sq_reader_image(const sq_reader *r);
 /* Inodes are addressed by reference (metadata block << 16 | offset). */
 int sq_inode_get(sq_reader *r, uint64_t ref, sq_inode **out, lt_error **err);
 void sq_inode_free(sq_inode *i);
-uint64_t sq_inode_ref(const sq_inode *i);
 void sq_inode_attr(const sq_reader *r, const sq_inode *i, sq_attr *a);
 bool sq_inode_is_dir(const sq_inode *i);
 bool sq_inode_is_file(const sq_inode *i);
