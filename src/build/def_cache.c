@@ -122,13 +122,10 @@ static int hash_base(lt_sha256 *h, def_ctx *d, const def_stage *s, lt_error **er
 	const char *agent = s->bootstrap;
 	const char *from = def_stage_header(s, "from");
 	if (strcmp(agent, "localimage") == 0 && from != NULL) {
+		/* a SIF, or a sandbox: its whole content, like a %files folder */
 		struct stat st;
-		if (stat(from, &st) == 0 && S_ISREG(st.st_mode))
+		if (stat(from, &st) == 0 && (S_ISREG(st.st_mode) || S_ISDIR(st.st_mode)))
 			return hash_path(h, from, "base", 0, err);
-		if (stat(from, &st) == 0 && S_ISDIR(st.st_mode)) {
-			/* a sandbox: its whole content, like a %files folder */
-			return hash_path(h, from, "base", 0, err);
-		}
 		return 0;
 	}
 	char *ref;

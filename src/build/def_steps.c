@@ -131,10 +131,20 @@ static int expand(const char *pattern, glob_t *g, const char *where, lt_error **
 	return 0;
 }
 
-static int run_cp(const char *opts, const char *src, const char *dst, const char *where,
-		  lt_error **err)
+/* cp with up to two option words (opt2 may be NULL) */
+static int run_cp(const char *opt1, const char *opt2, const char *src, const char *dst,
+		  const char *where, lt_error **err)
 {
-	char *argv[] = {"cp", (char *)opts, "--", (char *)src, (char *)dst, NULL};
+	char *argv[7];
+	size_t n = 0;
+	argv[n++] = "cp";
+	argv[n++] = (char *)opt1;
+	if (opt2 != NULL)
+		argv[n++] = (char *)opt2;
+	argv[n++] = "--";
+	argv[n++] = (char *)src;
+	argv[n++] = (char *)dst;
+	argv[n] = NULL;
 	char *what = lt_strdup_printf("%s: copying %s to %s", where, src, dst);
 	int rc = def_run_host(argv, NULL, 0, NULL, what, err);
 	free(what);
@@ -179,7 +189,7 @@ static int copy_from_stage(def_ctx *d, def_stage_run *s, const def_stage_run *fr
 	int rc = expand(pattern, &g, where, err);
 	size_t root_len = strlen(from->rootfs);
 	/* root and user namespaces with every id mapped keep owners; a single mapped id cannot */
-	const char *opts = d->owners ? "-a" : "-dR --preserve=mode,timestamps,links,xattr";
+	bool keep_owners = d->owners;
 	for (size_t i = 0; rc == 0 && i < g.gl_pathc; i++) {
 		const char *rel =
 		    g.gl_pathv[i] +
@@ -209,15 +219,9 @@ static int copy_from_stage(def_ctx *d, def_stage_run *s, const def_stage_run *fr
 				free(dst);
 				dst = into;
 			}
-			if (strcmp(opts, "-a") == 0) {
-				rc = run_cp("-a", real, dst, where, err);
-			} else {
-				char *argv[] = {
-				    "cp", "-dR", "--preserve=mode,timestamps,links,xattr",
-				    "--", real,	 dst,
-				    NULL};
-				rc = def_run_host(argv, NULL, 0, NULL, where, err);
-			}
+			rc = keep_owners ? run_cp("-a", NULL, real, dst, where, err)
+					 : run_cp("-dR", "--preserve=mode,timestamps,links,xattr",
+						  real, dst, where, err);
 		}
 		free(dst);
 		free(real);
@@ -279,7 +283,7 @@ static int copy_from_host(def_ctx *d, def_stage_run *s, const def_files_entry *e
 		if (dst == NULL)
 			rc = -1;
 		else
-			rc = run_cp("-fLr", src, dst, where, err);
+			rc = run_cp("-fLr", NULL, src, dst, where, err);
 		free(dst);
 		free(full);
 	}
@@ -334,6 +338,35 @@ static const char *section_name(enum def_section_kind kind)
 	}
 }
 
+/* The host's environment with the variables a %setup or %pre script gets (Apptainer's), for
+ * that script only: the builder's own environment stays as it is. */
+static char **host_section_env(const char *rootfs)
+{
+	extern char **environ;
+	static const char *const names[] = {"APPTAINER_ROOTFS", "SINGULARITY_ROOTFS",
+					    "APPTAINER_ENVIRONMENT", "SINGULARITY_ENVIRONMENT"};
+	size_t n = 0;
+	while (environ[n] != NULL)
+		n++;
+	char **env = lt_xcalloc(n + LT_ARRAY_SIZE(names) + 1, sizeof(*env));
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++) {
+		bool replaced = false;
+		for (size_t j = 0; j < LT_ARRAY_SIZE(names); j++) {
+			size_t len = strlen(names[j]);
+			if (strncmp(environ[i], names[j], len) == 0 && environ[i][len] == '=')
+				replaced = true;
+		}
+		if (!replaced)
+			env[k++] = lt_xstrdup(environ[i]);
+	}
+	env[k++] = lt_strdup_printf("APPTAINER_ROOTFS=%s", rootfs);
+	env[k++] = lt_strdup_printf("SINGULARITY_ROOTFS=%s", rootfs);
+	env[k++] = lt_xstrdup("APPTAINER_ENVIRONMENT=/.singularity.d/env/91-environment.sh");
+	env[k++] = lt_xstrdup("SINGULARITY_ENVIRONMENT=/.singularity.d/env/91-environment.sh");
+	return env;
+}
+
 int def_run_host_section(def_ctx *d, def_stage_run *s, enum def_section_kind kind, lt_error **err)
 {
 	const def_section *x = def_find_section(s->def, kind, NULL);
@@ -343,9 +376,7 @@ int def_run_host_section(def_ctx *d, def_stage_run *s, enum def_section_kind kin
 	char *script = lt_strdup_printf("%s/%s", d->workdir, name);
 	lt_atomic_file af;
 	int rc = -1;
-	char **argv = NULL;
-	char *env_root = lt_strdup_printf("APPTAINER_ROOTFS=%s", s->rootfs);
-	char *env_sroot = lt_strdup_printf("SINGULARITY_ROOTFS=%s", s->rootfs);
+	char **argv = NULL, **envp = NULL;
 	if (lt_atomic_open(&af, script, 0755, err) < 0)
 		goto out;
 	if (lt_write_all(af.fd, x->body, strlen(x->body), script, err) < 0) {
@@ -355,30 +386,15 @@ int def_run_host_section(def_ctx *d, def_stage_run *s, enum def_section_kind kin
 	if (lt_atomic_commit(&af, err) < 0)
 		goto out;
 	argv = def_script_argv(x, script);
-	if (setenv("APPTAINER_ROOTFS", s->rootfs, 1) < 0 ||
-	    setenv("SINGULARITY_ROOTFS", s->rootfs, 1) < 0 ||
-	    setenv("APPTAINER_ENVIRONMENT", "/.singularity.d/env/91-environment.sh", 1) < 0 ||
-	    setenv("SINGULARITY_ENVIRONMENT", "/.singularity.d/env/91-environment.sh", 1) < 0) {
-		lt_error_set(err, errno, "setting the %%%s environment", name);
-		goto out;
-	}
+	envp = host_section_env(s->rootfs);
 	lt_info("Running %s scriptlet", name);
 	char *what = lt_strdup_printf("%s:%zu: %%%s", d->def->path, x->line, name);
-	rc = def_run_host(argv, NULL, d->fakeroot ? DEF_HOST_FAKEROOT : 0, NULL, what, err);
+	rc = def_run_host(argv, envp, d->fakeroot ? DEF_HOST_FAKEROOT : 0, NULL, what, err);
 	free(what);
-	unsetenv("APPTAINER_ROOTFS");
-	unsetenv("SINGULARITY_ROOTFS");
-	unsetenv("APPTAINER_ENVIRONMENT");
-	unsetenv("SINGULARITY_ENVIRONMENT");
 out:
 	unlink(script);
-	if (argv != NULL) {
-		for (char **p = argv; *p; p++)
-			free(*p);
-		free(argv);
-	}
-	free(env_root);
-	free(env_sroot);
+	lt_strv_free(argv);
+	lt_strv_free(envp);
 	free(script);
 	return rc;
 }

@@ -134,7 +134,7 @@ static unsigned scan_threads(const build_ctx *c)
 	return n ? n : 1;
 }
 
-static int add_want(build_ctx *c, lt_inode *ino)
+static void add_want(build_ctx *c, lt_inode *ino)
 {
 	uint32_t l = ino->src_layer;
 	size_t n = c->n_wants[l];
@@ -143,7 +143,6 @@ static int add_want(build_ctx *c, lt_inode *ino)
 		c->wants[l] = lt_xrealloc(c->wants[l], (n ? 2 * n : 16) * sizeof(build_want));
 	c->wants[l][n] = (build_want){.entry = ino->src_entry, .inode = ino};
 	c->n_wants[l] = n + 1;
-	return 0;
 }
 
 static int collect_wants(lt_node *node, void *arg)

@@ -517,6 +517,8 @@ int img_cache_sif_path(const char *cache_dir, const char *key, char **path, lt_e
 
 int img_cache_sif_begin(const char *cache_dir, const char *key, lt_atomic_file *af, lt_error **err)
 {
+	/* callers look at af->fd to know whether there is something to abort */
+	*af = (lt_atomic_file){.fd = -1};
 	char *p;
 	if (img_cache_sif_path(cache_dir, key, &p, err) < 0)
 		return -1;

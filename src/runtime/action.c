@@ -224,12 +224,12 @@ static int run_oci(const char *text, const rt_options *o, const rt_env *env, cha
 	if (rc < 0)
 		return -1;
 	if (n == 0) {
-		rt_strv_free(words);
+		lt_strv_free(words);
 		/* `exec` without a command: the runscript ends, successfully */
 		return 0;
 	}
 	rc = exec_lookup(env, words, n, path, argv, err);
-	rt_strv_free(words);
+	lt_strv_free(words);
 	return rc;
 }
 
@@ -368,8 +368,8 @@ int rt_exec_prepare(rt_ctx *c, char **path, char ***argv, char ***envp, lt_error
 				 e ? e->message : "?");
 			lt_error_free(&e);
 			free(*path);
-			rt_strv_free(*argv);
-			rt_strv_free(*envp);
+			lt_strv_free(*argv);
+			lt_strv_free(*envp);
 			*path = NULL;
 			*argv = *envp = NULL;
 		} else if (!sh) {
@@ -384,8 +384,8 @@ int rt_exec_prepare(rt_ctx *c, char **path, char ***argv, char ***envp, lt_error
 	rt_env_free(&inject);
 	if (rc < 0) {
 		free(*path);
-		rt_strv_free(*argv);
-		rt_strv_free(*envp);
+		lt_strv_free(*argv);
+		lt_strv_free(*envp);
 		*path = NULL;
 		*argv = *envp = NULL;
 		return lt_error_wrap(err, "%s", command);

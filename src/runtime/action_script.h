@@ -45,7 +45,7 @@ void rt_env_setn(rt_env *e, const char *key, size_t klen, const char *value, siz
 bool rt_env_unset(rt_env *e, const char *key);
 /* Sorts the entries bytewise (Go's sort.Strings over "KEY=VALUE"). */
 void rt_env_sort(rt_env *e);
-/* Hands the NULL-terminated vector over (free with rt_strv_free) and empties e. */
+/* Hands the NULL-terminated vector over (free with lt_strv_free) and empties e. */
 char **rt_env_steal(rt_env *e);
 
 /* ---------------------------------------------------------------------------------------------

@@ -138,15 +138,6 @@ char **rt_env_steal(rt_env *e)
 	return v;
 }
 
-void rt_strv_free(char **v)
-{
-	if (v == NULL)
-		return;
-	for (char **p = v; *p != NULL; p++)
-		free(*p);
-	free(v);
-}
-
 /* ---------------------------------------------------------------------------------------------
  * --env-file
  */
@@ -319,7 +310,7 @@ int rt_env_build(const rt_ctx *c, const char *command, rt_env *env, rt_env *inje
 			args[i + 1] = lt_xstrdup(o->args[i]);
 		int rc = rt_env_file_eval(c->env_file_data, o->env_file, c->host_env, c->image_path,
 					  args, o->n_args + 1, &file, err);
-		rt_strv_free(args);
+		lt_strv_free(args);
 		if (rc < 0) {
 			rt_env_free(&cli);
 			rt_env_free(env);

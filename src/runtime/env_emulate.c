@@ -158,7 +158,7 @@ static int emu_inject(emu *m, char *const *args, size_t n_args)
 			}
 			free(value);
 			value = lt_xstrdup(nw > 0 ? w[0] : "");
-			rt_strv_free(w);
+			lt_strv_free(w);
 		}
 		emu_set(m, key, value);
 		free(key);

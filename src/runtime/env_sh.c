@@ -882,8 +882,8 @@ int rt_oci_runscript_argv(const char *entrypoint, const char *cmd, char *const *
 	*argc = out.n;
 	out.v = NULL;
 out:
-	rt_strv_free(ep);
-	rt_strv_free(cm);
+	lt_strv_free(ep);
+	lt_strv_free(cm);
 	if (out.v != NULL)
 		sv_free(&out);
 	rt_env_free(&vars);

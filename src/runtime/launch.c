@@ -432,7 +432,7 @@ static void ctx_free(rt_ctx *c)
 	free(c->user_gecos);
 	free(c->user_shell);
 	free(c->host_cwd);
-	rt_strv_free(c->host_env);
+	lt_strv_free(c->host_env);
 	free(c->image_path);
 	free(c->image_name);
 	free(c->home_src);

@@ -118,6 +118,5 @@ int rt_seccomp_apply(const void *prog, size_t len);
 /* Environment and action (env.c, action.c). Called inside the container after pivot_root,
  * with the working directory set: fills the path, argv and envp for execve. */
 int rt_exec_prepare(rt_ctx *c, char **path, char ***argv, char ***envp, lt_error **err);
-void rt_strv_free(char **v);
 
 #endif

@@ -141,6 +141,15 @@ void lt_huge_free(void *p, size_t n)
 		munmap(p, huge_round(n ? n : 1));
 }
 
+void lt_strv_free(char **v)
+{
+	if (v == NULL)
+		return;
+	for (char **p = v; *p != NULL; p++)
+		free(*p);
+	free(v);
+}
+
 char *lt_xstrdup(const char *s)
 {
 	char *p = strdup(s);

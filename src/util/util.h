@@ -64,6 +64,8 @@ void *lt_xhuge_alloc(size_t n);
 void lt_huge_free(void *p, size_t n);
 char *lt_xstrdup(const char *s);
 char *lt_xstrndup(const char *s, size_t n);
+/* Frees a NULL-terminated vector of strings and the strings (NULL is fine). */
+void lt_strv_free(char **v);
 
 /* ---------------------------------------------------------------------------------------------
  * Logging (stderr)

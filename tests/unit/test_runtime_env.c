@@ -32,7 +32,7 @@ static void test_env_list(void)
 	char **v = rt_env_steal(&e);
 	CHECK_STR(v[2], "Y=a=b");
 	CHECK(v[3] == NULL);
-	rt_strv_free(v);
+	lt_strv_free(v);
 }
 
 /* The value of VAR after a real shell sourced script (busybox sh), NULL when it cannot run. */
@@ -206,7 +206,7 @@ static void test_sh_subset(void)
 		CHECK_STR(w[6], "");
 		CHECK_STR(w[7], "end \"");
 	}
-	rt_strv_free(w);
+	lt_strv_free(w);
 	CHECK_INT(rt_sh_words(&sh, "a; b", &w, &n, &err), -1);
 	CHECK_ERR(err, "unsupported shell syntax");
 	lt_error_free(&err);
@@ -284,7 +284,7 @@ static void test_oci_runscript(void)
 			CHECK_STR(argv[2], "c1");
 			CHECK_STR(argv[3], "c 2");
 		}
-		rt_strv_free(argv);
+		lt_strv_free(argv);
 	}
 	/* args replace CMD; evaluated once unless no_eval */
 	char *args[] = {"a b", "$HOME", "x\"y\""};
@@ -294,20 +294,20 @@ static void test_oci_runscript(void)
 		CHECK_STR(argv[2], "a b");
 		CHECK_STR(argv[3], "/home/u");
 	}
-	rt_strv_free(argv);
+	lt_strv_free(argv);
 	CHECK_INT(rt_oci_runscript_argv(e, c, args, 3, true, &env, &argv, &argc, &err), 0);
 	CHECK_INT(argc, 5);
 	if (argc == 5) {
 		CHECK_STR(argv[3], "$HOME");
 		CHECK_STR(argv[4], "x\"y\"");
 	}
-	rt_strv_free(argv);
+	lt_strv_free(argv);
 	/* an argument with a double quote changes the words, as with eval */
 	CHECK_INT(rt_oci_runscript_argv(e, c, args + 2, 1, false, &env, &argv, &argc, &err), 0);
 	CHECK_INT(argc, 3);
 	if (argc == 3)
 		CHECK_STR(argv[2], "xy");
-	rt_strv_free(argv);
+	lt_strv_free(argv);
 	char *subst[] = {"$(id)"};
 	CHECK_INT(rt_oci_runscript_argv(e, c, subst, 1, false, &env, &argv, &argc, &err), -1);
 	CHECK_ERR(err, "command substitution");
@@ -327,11 +327,11 @@ static void test_oci_runscript(void)
 		CHECK_INT(rt_oci_runscript_argv(e, c, one, 1, no_eval, &env, &argv, &argc, &err),
 			  0);
 		CHECK(argc == 1 && strcmp(argv[0], "ls") == 0);
-		rt_strv_free(argv);
+		lt_strv_free(argv);
 		CHECK_INT(rt_oci_runscript_argv(e, c, NULL, 0, no_eval, &env, &argv, &argc, &err),
 			  0);
 		CHECK(argc == 1 && strcmp(argv[0], "sh") == 0);
-		rt_strv_free(argv);
+		lt_strv_free(argv);
 	}
 	free(e);
 	free(c);
@@ -340,7 +340,7 @@ static void test_oci_runscript(void)
 	CHECK_INT(rt_oci_runscript_parse(rs, &e, &c, &err), 0);
 	CHECK_INT(rt_oci_runscript_argv(e, c, one, 1, true, &env, &argv, &argc, &err), 0);
 	CHECK(argc == 2 && strcmp(argv[0], "sh") == 0 && strcmp(argv[1], "ls") == 0);
-	rt_strv_free(argv);
+	lt_strv_free(argv);
 	free(e);
 	free(c);
 	free(rs);
@@ -349,7 +349,7 @@ static void test_oci_runscript(void)
 	CHECK_INT(rt_oci_runscript_parse(rs, &e, &c, &err), 0);
 	CHECK_INT(rt_oci_runscript_argv(e, c, NULL, 0, false, &env, &argv, &argc, &err), 0);
 	CHECK_INT(argc, 0);
-	rt_strv_free(argv);
+	lt_strv_free(argv);
 	free(e);
 	free(c);
 	free(rs);
