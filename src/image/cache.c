@@ -213,27 +213,12 @@ void cache_store_small(const char *path, const char *data, size_t len)
 	lt_error_free(&err);
 }
 
-int cache_tmp_open(const char *path, char **tmp_path, int *slot, lt_error **err)
+int cache_atomic_open(const char *path, lt_atomic_file *af, lt_error **err)
 {
-	*tmp_path = NULL;
-	*slot = -1;
+	*af = (lt_atomic_file){.fd = -1};
 	if (cache_mkdirs_for(path, err) < 0)
 		return -1;
-	char *tmp = lt_strdup_printf("%s.tmp.XXXXXX", path);
-	sigset_t saved;
-	lt_signals_block(&saved);
-	int fd = mkostemp(tmp, O_CLOEXEC);
-	int e = errno;
-	if (fd >= 0)
-		*slot = lt_cleanup_register(tmp);
-	lt_signals_restore(&saved);
-	if (fd < 0) {
-		lt_error_set(err, e, "creating a temporary file beside %s", path);
-		free(tmp);
-		return -1;
-	}
-	*tmp_path = tmp;
-	return fd;
+	return lt_atomic_open(af, path, 0644, err);
 }
 
 int cache_lock(const char *path, int *fdp, const volatile bool *abort, lt_error **err)

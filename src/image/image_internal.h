@@ -519,8 +519,9 @@ int cache_read_small(const char *path, const char *digest, int64_t size, char **
 		     lt_error **err);
 /* Stores data (already verified) under path atomically; failures are only logged. */
 void cache_store_small(const char *path, const char *data, size_t len);
-/* Temporary file beside path ("<path>.tmp.XXXXXX", registered for removal on signals). */
-int cache_tmp_open(const char *path, char **tmp_path, int *slot, lt_error **err);
+/* lt_atomic_open of a cache file (mode 0644), its folders made first. *af is initialised
+ * even on failure, so lt_atomic_abort(af) is always allowed. */
+int cache_atomic_open(const char *path, lt_atomic_file *af, lt_error **err);
 /* Cross-process lock of one blob ("<path>.lock"): 0 with *fd held, -1 on errors or abort. */
 int cache_lock(const char *path, int *fd, const volatile bool *abort, lt_error **err);
 void cache_unlock(const char *path, int fd);

@@ -489,24 +489,15 @@ static int copy_cached(int cfd, const char *cpath, int fd, const char *digest, i
 /* Keeps a copy of the verified file in the cache (best effort). */
 static void cache_keep(int fd, int64_t size, const char *cpath)
 {
-	char *tmp;
-	int slot;
+	lt_atomic_file af;
 	lt_error *err = NULL;
-	int cfd = cache_tmp_open(cpath, &tmp, &slot, &err);
-	if (cfd < 0) {
-		lt_debug("%s", err->message);
+	if (cache_atomic_open(cpath, &af, &err) < 0 ||
+	    lt_copy_range_to_fd(fd, 0, size, af.fd, cpath, &err) < 0 ||
+	    lt_atomic_commit(&af, &err) < 0) {
+		lt_atomic_abort(&af);
+		lt_debug("cache: %s", err->message);
 		lt_error_free(&err);
-		return;
 	}
-	if (lt_copy_range_to_fd(fd, 0, size, cfd, cpath, &err) < 0 || fsync(cfd) < 0 ||
-	    fchmod(cfd, 0644 & ~lt_umask()) < 0 || rename(tmp, cpath) < 0) {
-		lt_debug("cache: %s", err ? err->message : strerror(errno));
-		lt_error_free(&err);
-		unlink(tmp);
-	}
-	close(cfd);
-	lt_cleanup_unregister(slot);
-	free(tmp);
 }
 
 int img_oras_pull(const char *ref, const char *out_path, const img_registry_opts *opts,

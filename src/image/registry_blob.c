@@ -15,6 +15,7 @@
  * mismatch). */
 #include "dlib.h"
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
@@ -292,24 +293,27 @@ static int task_download(reg_task *t, lt_error **err)
 		cache_unlock(t->cache_path, lock);
 		return r < 0 ? -1 : 0;
 	}
-	char *tmp;
-	int slot;
-	fd = cache_tmp_open(t->cache_path, &tmp, &slot, err);
-	if (fd < 0) {
+	lt_atomic_file af;
+	if (cache_atomic_open(t->cache_path, &af, err) < 0) {
 		cache_unlock(t->cache_path, lock);
 		return -1;
+	}
+	/* Readers follow a descriptor of their own: committing closes the temporary's. */
+	fd = fcntl(af.fd, F_DUPFD_CLOEXEC, 0);
+	if (fd < 0) {
+		r = lt_error_set(err, errno, "cache: %s", t->cache_path);
+		lt_atomic_abort(&af);
+		cache_unlock(t->cache_path, lock);
+		return r;
 	}
 	task_set_fd(t, fd);
 	lt_verbose("%s: downloading %s (%" PRId64 " bytes)", rs->ref.display, t->digest, t->size);
 	r = reg_fetch_blob(c, rs->ref.repo, rs->scope, t->digest, t->size, fd, task_progress, t,
 			   &rs->abort, err);
-	if (r == 0 &&
-	    (fsync(fd) < 0 || fchmod(fd, 0644 & ~lt_umask()) < 0 || rename(tmp, t->cache_path) < 0))
-		r = lt_error_set(err, errno, "cache: storing %s", t->cache_path);
-	if (r < 0)
-		unlink(tmp); /* nothing unverified ever stays in the cache */
-	lt_cleanup_unregister(slot);
-	free(tmp);
+	if (r == 0 && lt_atomic_commit(&af, err) < 0)
+		r = lt_error_wrap(err, "cache: storing %s", t->cache_path);
+	lt_atomic_abort(
+	    &af); /* nothing unverified ever stays in the cache (no-op once committed) */
 	cache_unlock(t->cache_path, lock);
 	return r;
 }
