@@ -268,7 +268,7 @@ void reg_creds_clear(reg_creds *c)
 
 char *reg_store_path(void)
 {
-	const char *dir = img_env_nonempty("LITHO_CONFIGDIR");
+	const char *dir = lt_env_nonempty("LITHO_CONFIGDIR");
 	if (dir != NULL)
 		return lt_path_join(dir, "registry-auth.json");
 	return lt_strdup_printf("%s/.litho/registry-auth.json", img_home_dir());
@@ -378,7 +378,7 @@ int reg_creds_lookup(const char *host, const img_registry_opts *o, reg_creds *ou
 		char un[64], pn[64];
 		snprintf(un, sizeof(un), "%s_DOCKER_USERNAME", prefixes[i]);
 		snprintf(pn, sizeof(pn), "%s_DOCKER_PASSWORD", prefixes[i]);
-		const char *u = img_env_nonempty(un), *p = getenv(pn);
+		const char *u = lt_env_nonempty(un), *p = getenv(pn);
 		if (u != NULL && p != NULL) {
 			out->user = lt_xstrdup(u);
 			out->pass = lt_xstrdup(p);
@@ -394,10 +394,10 @@ int reg_creds_lookup(const char *host, const img_registry_opts *o, reg_creds *ou
 	char *files[4];
 	size_t nf = 0;
 	files[nf++] = reg_store_path();
-	const char *dc = img_env_nonempty("DOCKER_CONFIG");
+	const char *dc = lt_env_nonempty("DOCKER_CONFIG");
 	files[nf++] = dc ? lt_path_join(dc, "config.json")
 			 : lt_strdup_printf("%s/.docker/config.json", img_home_dir());
-	const char *ac = img_env_nonempty("APPTAINER_CONFIGDIR");
+	const char *ac = lt_env_nonempty("APPTAINER_CONFIGDIR");
 	files[nf++] = ac ? lt_path_join(ac, "docker-config.json")
 			 : lt_strdup_printf("%s/.apptainer/docker-config.json", img_home_dir());
 	files[nf++] = lt_strdup_printf("%s/.singularity/docker-config.json", img_home_dir());

@@ -30,22 +30,16 @@ const char *img_home_dir(void)
 	return pw != NULL && pw->pw_dir != NULL ? pw->pw_dir : "/";
 }
 
-const char *img_env_nonempty(const char *name)
-{
-	const char *v = getenv(name);
-	return v != NULL && v[0] != '\0' ? v : NULL;
-}
-
 char *img_cache_dir(void)
 {
 	const char *v;
-	if ((v = img_env_nonempty("LITHO_CACHEDIR")) != NULL)
+	if ((v = lt_env_nonempty("LITHO_CACHEDIR")) != NULL)
 		return lt_xstrdup(v);
 	/* Apptainer's cache folder holds its own layout; litho keeps to a subfolder of it. */
-	if ((v = img_env_nonempty("APPTAINER_CACHEDIR")) != NULL ||
-	    (v = img_env_nonempty("SINGULARITY_CACHEDIR")) != NULL)
+	if ((v = lt_env_nonempty("APPTAINER_CACHEDIR")) != NULL ||
+	    (v = lt_env_nonempty("SINGULARITY_CACHEDIR")) != NULL)
 		return lt_path_join(v, "litho");
-	if ((v = img_env_nonempty("XDG_CACHE_HOME")) != NULL)
+	if ((v = lt_env_nonempty("XDG_CACHE_HOME")) != NULL)
 		return lt_path_join(v, "litho");
 	return lt_strdup_printf("%s/.cache/litho", img_home_dir());
 }
@@ -276,7 +270,7 @@ void cache_unlock(const char *path, int fd)
 
 int cache_anon_file(int *fdp, lt_error **err)
 {
-	const char *dir = img_env_nonempty("TMPDIR");
+	const char *dir = lt_env_nonempty("TMPDIR");
 	if (dir == NULL)
 		dir = "/tmp";
 	int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);

@@ -532,6 +532,5 @@ int cache_anon_file(int *fd, lt_error **err);
  * folder is $HOME when set, else the password database's, else "/"; a variable set to "" counts
  * as unset. */
 const char *img_home_dir(void);
-const char *img_env_nonempty(const char *name);
 
 #endif

@@ -21,7 +21,6 @@
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
-#include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -71,10 +70,9 @@ static bool no_mount(const cont *k, const char *what)
 
 static void write_file(cont *k, const char *path, const char *data)
 {
-	int fd = open(path, O_WRONLY | O_CLOEXEC);
-	if (fd < 0 || write(fd, data, strlen(data)) != (ssize_t)strlen(data))
-		die(k, errno, "writing %s", path);
-	close(fd);
+	lt_error *err = NULL;
+	if (rt_write_proc(path, data, &err) < 0)
+		die(k, 0, "%s", err->message);
 }
 
 static void enter_namespaces(cont *k)
@@ -121,18 +119,8 @@ static void bind(cont *k, const char *src, const char *dst, bool recursive)
  * privileged namespace (remounting without them fails with EPERM). */
 static void remount(cont *k, const char *path, bool ro, unsigned long extra)
 {
-	struct statvfs sv;
-	unsigned long flags = MS_REMOUNT | MS_BIND | (ro ? MS_RDONLY : 0) | extra;
-	if (statvfs(path, &sv) == 0) {
-		static const struct {
-			unsigned long st, ms;
-		} keep[] = {{ST_NOSUID, MS_NOSUID},	    {ST_NODEV, MS_NODEV},
-			    {ST_NOEXEC, MS_NOEXEC},	    {ST_NOATIME, MS_NOATIME},
-			    {ST_NODIRATIME, MS_NODIRATIME}, {ST_RELATIME, MS_RELATIME}};
-		for (size_t i = 0; i < LT_ARRAY_SIZE(keep); i++)
-			if (sv.f_flag & keep[i].st)
-				flags |= keep[i].ms;
-	}
+	unsigned long flags =
+	    MS_REMOUNT | MS_BIND | (ro ? MS_RDONLY : 0) | extra | rt_locked_flags(path);
 	if (mount(NULL, path, NULL, flags, NULL) < 0)
 		die(k, errno, "remounting %s", path);
 }

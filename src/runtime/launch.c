@@ -80,17 +80,13 @@ static void close_fds(const int *fds, size_t n)
 			close(fds[i]);
 }
 
-/* The flags of the mount at path that a remount inside a user namespace must keep (the kernel
- * locks those of mounts that come from a more privileged namespace). */
-static unsigned long locked_flags(const char *path)
+unsigned long rt_locked_flags(const char *path)
 {
 	static const struct {
 		unsigned long st, ms;
-	} keep[] = {{ST_NODEV, MS_NODEV},
-		    {ST_NOEXEC, MS_NOEXEC},
-		    {ST_NOATIME, MS_NOATIME},
-		    {ST_NODIRATIME, MS_NODIRATIME},
-		    {ST_RELATIME, MS_RELATIME}};
+	} keep[] = {{ST_NOSUID, MS_NOSUID},	    {ST_NODEV, MS_NODEV},
+		    {ST_NOEXEC, MS_NOEXEC},	    {ST_NOATIME, MS_NOATIME},
+		    {ST_NODIRATIME, MS_NODIRATIME}, {ST_RELATIME, MS_RELATIME}};
 	struct statvfs sv;
 	unsigned long flags = 0;
 	if (statvfs(path, &sv) == 0)
@@ -100,7 +96,7 @@ static unsigned long locked_flags(const char *path)
 	return flags;
 }
 
-static int write_proc(const char *path, const char *data, lt_error **err)
+int rt_write_proc(const char *path, const char *data, lt_error **err)
 {
 	int fd = open(path, O_WRONLY | O_CLOEXEC);
 	if (fd < 0)
@@ -128,13 +124,13 @@ static int enter_outer_namespace(rt_ctx *c, lt_error **err)
 					   : -1;
 		}
 		char map[64];
-		if (write_proc("/proc/self/setgroups", "deny", err) < 0)
+		if (rt_write_proc("/proc/self/setgroups", "deny", err) < 0)
 			return -1;
 		snprintf(map, sizeof(map), "0 %u 1\n", (unsigned)c->uid);
-		if (write_proc("/proc/self/uid_map", map, err) < 0)
+		if (rt_write_proc("/proc/self/uid_map", map, err) < 0)
 			return -1;
 		snprintf(map, sizeof(map), "0 %u 1\n", (unsigned)c->gid);
-		if (write_proc("/proc/self/gid_map", map, err) < 0)
+		if (rt_write_proc("/proc/self/gid_map", map, err) < 0)
 			return -1;
 	}
 	/* Host mounts (automounted home and project directories) keep appearing inside;
@@ -149,10 +145,10 @@ static int enter_outer_namespace(rt_ctx *c, lt_error **err)
  * a run is ever visible on the host and concurrent runs do not meet. */
 static int prepare_session(rt_ctx *c, lt_error **err)
 {
-	const char *base = getenv("LITHO_TMPDIR");
-	if (base == NULL || *base == '\0')
-		base = getenv("TMPDIR");
-	if (base == NULL || *base == '\0')
+	const char *base = lt_env_nonempty("LITHO_TMPDIR");
+	if (base == NULL)
+		base = lt_env_nonempty("TMPDIR");
+	if (base == NULL)
 		base = "/tmp";
 	c->session = lt_strdup_printf("%s/litho-%u", base, (unsigned)c->uid);
 	c->image_mount = lt_strdup_printf("%s/image", c->session);
@@ -246,11 +242,11 @@ static void remove_unsquashed(image_src *im)
 
 static int unsquash(rt_ctx *c, image_src *im, lt_error **err)
 {
-	const char *tmp = getenv("LITHO_TMPDIR");
+	const char *tmp = lt_env_nonempty("LITHO_TMPDIR");
 	if (tmp == NULL)
-		tmp = getenv("APPTAINER_TMPDIR");
+		tmp = lt_env_nonempty("APPTAINER_TMPDIR");
 	if (tmp == NULL)
-		tmp = getenv("TMPDIR");
+		tmp = lt_env_nonempty("TMPDIR");
 	if (tmp == NULL)
 		tmp = "/tmp";
 	char *base = lt_strdup_printf("%s/litho-unsquash-XXXXXX", tmp);
@@ -515,7 +511,7 @@ int rt_launch(const rt_options *o, int *status, lt_error **err)
 		if (mount(im.dir_path, c.image_mount, NULL, MS_BIND | MS_REC, NULL) < 0 ||
 		    mount(NULL, c.image_mount, NULL,
 			  MS_REMOUNT | MS_BIND | (o->writable ? 0 : MS_RDONLY) | MS_NOSUID |
-			      locked_flags(c.image_mount),
+			      rt_locked_flags(c.image_mount),
 			  NULL) < 0) {
 			lt_error_set(err, errno, "binding the sandbox %s", c.image_path);
 			goto out;

@@ -57,6 +57,11 @@ typedef struct rt_ctx {
 /* The container process: namespaces, mounts, pivot_root, then execve. Never returns: on a
  * setup error it writes the message to error_fd and exits with 255. The image is mounted at
  * <session>/image by the launcher. */
+/* The flags of the mount at path that a remount inside a user namespace must keep (the kernel
+ * locks those of mounts that come from a more privileged namespace). */
+unsigned long rt_locked_flags(const char *path);
+/* Writes data to a /proc file (uid_map, setgroups...) in one write, as the kernel wants. */
+int rt_write_proc(const char *path, const char *data, lt_error **err);
 _Noreturn void rt_container_main(rt_ctx *c, int error_fd);
 
 /* preflight.c */

@@ -141,6 +141,12 @@ void lt_huge_free(void *p, size_t n)
 		munmap(p, huge_round(n ? n : 1));
 }
 
+const char *lt_env_nonempty(const char *name)
+{
+	const char *v = getenv(name);
+	return v != NULL && v[0] != '\0' ? v : NULL;
+}
+
 void lt_strv_free(char **v)
 {
 	if (v == NULL)

@@ -66,6 +66,8 @@ char *lt_xstrdup(const char *s);
 char *lt_xstrndup(const char *s, size_t n);
 /* Frees a NULL-terminated vector of strings and the strings (NULL is fine). */
 void lt_strv_free(char **v);
+/* The value of an environment variable, NULL when unset or empty (empty counts as unset). */
+const char *lt_env_nonempty(const char *name);
 
 /* ---------------------------------------------------------------------------------------------
  * Logging (stderr)
