@@ -125,12 +125,17 @@ int cache_mkdirs_for(const char *path, lt_error **err)
 	return rc;
 }
 
+bool cache_same_file(const char *path, int fd)
+{
+	struct stat a, b;
+	return fstat(fd, &a) == 0 && stat(path, &b) == 0 && a.st_ino == b.st_ino &&
+	       a.st_dev == b.st_dev;
+}
+
 /* Removes path when it still is the file open as fd. */
 static void unlink_if_same(const char *path, int fd)
 {
-	struct stat a, b;
-	if (fstat(fd, &a) == 0 && stat(path, &b) == 0 && a.st_ino == b.st_ino &&
-	    a.st_dev == b.st_dev)
+	if (cache_same_file(path, fd))
 		unlink(path);
 }
 
@@ -246,9 +251,7 @@ int cache_lock(const char *path, int *fdp, const volatile bool *abort, lt_error 
 				return lt_error_set(err, 0, "interrupted");
 			}
 		}
-		struct stat a, b;
-		if (fstat(fd, &a) == 0 && stat(lock, &b) == 0 && a.st_ino == b.st_ino &&
-		    a.st_dev == b.st_dev) {
+		if (cache_same_file(lock, fd)) {
 			*fdp = fd;
 			free(lock);
 			return 0;

@@ -519,6 +519,8 @@ int cache_read_small(const char *path, const char *digest, int64_t size, char **
 		     lt_error **err);
 /* Stores data (already verified) under path atomically; failures are only logged. */
 void cache_store_small(const char *path, const char *data, size_t len);
+/* Whether path names the file open as fd (the cache entry was not replaced meanwhile). */
+bool cache_same_file(const char *path, int fd);
 /* lt_atomic_open of a cache file (mode 0644), its folders made first. *af is initialised
  * even on failure, so lt_atomic_abort(af) is always allowed. */
 int cache_atomic_open(const char *path, lt_atomic_file *af, lt_error **err);

@@ -524,9 +524,7 @@ void reg_reader_invalidate(reg_reader *r)
 	reg_task *t = r->t;
 	pthread_mutex_lock(&r->rs->lock);
 	if (t->from_cache && t->cache_path != NULL && t->fd >= 0) {
-		struct stat a, b;
-		if (fstat(t->fd, &a) == 0 && stat(t->cache_path, &b) == 0 && a.st_ino == b.st_ino &&
-		    a.st_dev == b.st_dev) {
+		if (cache_same_file(t->cache_path, t->fd)) {
 			lt_warn("cache: removing the corrupt entry %s (run again to download it)",
 				t->cache_path);
 			unlink(t->cache_path);
