@@ -123,6 +123,21 @@ out:
 	return rc;
 }
 
+/* The stage's root from a SIF file: its SquashFS extracted, then the metadata skeleton. */
+static int from_sif(def_ctx *d, def_stage_run *s, const char *sif, const char *agent,
+		    const char *from, lt_error **err)
+{
+	if (build_extract_sif(sif, s->rootfs, err) < 0)
+		return -1;
+	/* the extraction replaced the folder the descriptor pointed to */
+	close(s->rootfd);
+	s->rootfd = def_root_open(s->rootfs, err);
+	if (s->rootfd < 0)
+		return -1;
+	meta_source ms = {.bootstrap = agent, .from = from, .build_time = d->o->build_time};
+	return add_skeleton(d, s, &ms, true, NULL, err);
+}
+
 static int bootstrap_localimage(def_ctx *d, def_stage_run *s, lt_error **err)
 {
 	const char *from = need_header(d, s, "from", err);
@@ -138,14 +153,7 @@ static int bootstrap_localimage(def_ctx *d, def_stage_run *s, lt_error **err)
 		return lt_error_set(err, 0,
 				    "%s:%zu: From: %s is neither a SIF image nor a directory",
 				    d->def->path, s->def->line, from);
-	if (build_extract_sif(from, s->rootfs, err) < 0)
-		return -1;
-	close(s->rootfd);
-	s->rootfd = def_root_open(s->rootfs, err);
-	if (s->rootfd < 0)
-		return -1;
-	meta_source ms = {.bootstrap = "localimage", .from = from, .build_time = d->o->build_time};
-	return add_skeleton(d, s, &ms, true, NULL, err);
+	return from_sif(d, s, from, "localimage", from, err);
 }
 
 static int bootstrap_oras(def_ctx *d, def_stage_run *s, lt_error **err)
@@ -158,18 +166,11 @@ static int bootstrap_oras(def_ctx *d, def_stage_run *s, lt_error **err)
 	char *sif = lt_path_join(d->workdir, "oras.sif");
 	int rc = img_oras_pull(ref, sif, &d->o->registry, NULL, err);
 	if (rc == 0)
-		rc = build_extract_sif(sif, s->rootfs, err);
+		rc = from_sif(d, s, sif, "oras", from, err);
 	unlink(sif);
 	free(sif);
 	free(ref);
-	if (rc < 0)
-		return -1;
-	close(s->rootfd);
-	s->rootfd = def_root_open(s->rootfs, err);
-	if (s->rootfd < 0)
-		return -1;
-	meta_source ms = {.bootstrap = "oras", .from = from, .build_time = d->o->build_time};
-	return add_skeleton(d, s, &ms, true, NULL, err);
+	return rc;
 }
 
 static int bootstrap_busybox(def_ctx *d, def_stage_run *s, lt_error **err)

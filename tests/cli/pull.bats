@@ -264,6 +264,36 @@ cache_count() {
 	[[ -z $(find tmp -name "litho-image-*") ]]
 }
 
+@test "definition files with Bootstrap: oras (a SIF from the registry as the base)" {
+	need root
+	"$LITHO" -q build img.sif "oci:$FIX:dup"
+	"$LITHO" -q push img.sif "oras://$REG_OPEN/sifs/base:1"
+	cat >o.def <<-EOF
+		Bootstrap: oras
+		From: $REG_OPEN/sifs/base:1
+
+		%post
+		    echo from-post > /post.txt
+
+		%runscript
+		    cat /post.txt /data/new.txt
+	EOF
+	litho build --no-https o.sif o.def
+	[[ $status -eq 0 ]] || {
+		echo "$stderr" >&2
+		false
+	}
+	litho run o.sif
+	[[ $status -eq 0 && $output == $'from-post\nnew data' ]]
+	litho inspect --labels o.sif
+	[[ $output == *"org.label-schema.usage.singularity.deffile.bootstrap: oras"* ]]
+	# a tag that is not there: the reference in the error, no output
+	sed -i 's|base:1|base:nothere|' o.def
+	litho build --no-https bad.sif o.def
+	[[ $status -ne 0 && $stderr == *"sifs/base:nothere"* ]]
+	[[ ! -e bad.sif ]]
+}
+
 @test "definition files with Bootstrap: docker (Registry and Namespace headers too)" {
 	need root
 	cat >d.def <<-EOF
