@@ -313,3 +313,13 @@ check_runtime_vars() {
 	[[ -z $(find "$(who_tmp user)" -mindepth 1 -maxdepth 1 -name 'litho-unsquash*') ]] ||
 		fail "a temporary sandbox was left in $(who_tmp user)"
 }
+
+@test "--unsquash: the image runs from a temporary sandbox, removed afterwards, user" {
+	need user
+	use_image plain
+	lrun user exec --unsquash "$IMG" sh -c 'echo unsquashed; grep -c fuse.squashfs /proc/mounts'
+	expect_status 1 # grep counts no FUSE mount: the files come from the sandbox
+	expect_output $'unsquashed\n0'
+	[[ -z $(find "$(who_tmp user)" -mindepth 1 -maxdepth 1 -name 'litho-unsquash*') ]] ||
+		fail "a temporary sandbox was left in $(who_tmp user)"
+}
