@@ -1,8 +1,8 @@
 # Thin wrappers around meson/ninja and the test runner. Every target installs what is missing
 # first (scripts/install-deps), so each works on a fresh Debian 12 machine.
-BUILD      ?= build
-ASAN_BUILD ?= build-asan
-FUZZ_BUILD ?= build-fuzz
+BUILD      ?= _build
+ASAN_BUILD ?= _build-asan
+FUZZ_BUILD ?= _build-fuzz
 MESON      ?= meson
 
 .PHONY: all deps build build-asan build-fuzz demo check bench format clean

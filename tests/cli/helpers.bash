@@ -12,7 +12,7 @@
 # `run --separate-stderr` and `run -N` need bats-core >= 1.5.
 bats_require_minimum_version 1.5.0
 
-LITHO="${LITHO:-$BATS_TEST_DIRNAME/../../build/src/cli/litho}"
+LITHO="${LITHO:-$BATS_TEST_DIRNAME/../../_build/src/cli/litho}"
 INTEROP="${LITHO_INTEROP:-$BATS_TEST_DIRNAME/../../../shared/interop}"
 # The tests run in temporary folders: make relative paths absolute, look bare names up in PATH.
 if [[ $LITHO != */* ]]; then
@@ -41,7 +41,7 @@ export PYTHON
 common_setup() {
 	if [[ ! -x $LITHO ]]; then
 		echo "litho binary not found or not executable: $LITHO" >&2
-		echo "(build it with 'ninja -C build' or set LITHO)" >&2
+		echo "(build it with 'ninja -C _build' or set LITHO)" >&2
 		return 1
 	fi
 	if [[ -n ${BATS_TEST_TMPDIR:-} ]]; then

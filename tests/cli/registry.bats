@@ -6,7 +6,7 @@
 # skopeo from the umoci fixture (OCI gzip; Docker v2s2 with --format v2s2), the skopeo fixture
 # (zstd layers) and a hand-made multi-platform index (tests/lib/registry/mkmulti.py).
 #
-# The library is driven through build/tests/unit/test_registry (its driver mode; see the top
+# The library is driven through _build/tests/unit/test_registry (its driver mode; see the top
 # of tests/unit/test_registry.c), which reads layers the way the build does (all at once, then
 # again) and reports what it read; the last tests use `litho build ... docker://` directly. The
 # commands a user types (pull, push, registry, cache) are tested in pull.bats. Set
@@ -17,7 +17,7 @@ load helpers
 load ../lib/build_common
 load ../lib/registry/registry
 
-REGDRV="${LITHO_REGISTRY_DRIVER:-$BATS_TEST_DIRNAME/../../build/tests/unit/test_registry}"
+REGDRV="${LITHO_REGISTRY_DRIVER:-$BATS_TEST_DIRNAME/../../_build/tests/unit/test_registry}"
 
 setup_file() {
 	export BATS_NO_PARALLELIZE_WITHIN_FILE=true
