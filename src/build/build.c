@@ -10,7 +10,7 @@
 #include <unistd.h>
 
 #include "def_build.h"
-#include "sif.h"
+#include "sif/sif.h"
 
 const char *build_strip_transport(const char *ref, const char **agent)
 {
@@ -204,7 +204,7 @@ void build_ctx_init(build_ctx *c, const build_opts *opts, build_report *report)
 	memset(c, 0, sizeof(*c));
 	c->opts = opts;
 	c->report = report;
-	c->tree = lt_tree_new();
+	c->tree = tree_new();
 	c->progress = lt_progress_new();
 }
 
@@ -217,7 +217,7 @@ void build_ctx_free(build_ctx *c)
 		free(c->wants);
 		free(c->n_wants);
 	}
-	lt_tree_free(c->tree);
+	tree_free(c->tree);
 	img_image_free(c->image);
 	img_close(c->img);
 }

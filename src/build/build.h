@@ -10,9 +10,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "image.h"
-#include "squash.h"
-#include "util.h"
+#include "image/image.h"
+#include "squash/squash.h"
+#include "util/util.h"
 
 typedef struct build_opts {
 	const char *output;	    /* the SIF to write */

@@ -2,23 +2,23 @@
 #ifndef LITHO_BUILD_INTERNAL_H
 #define LITHO_BUILD_INTERNAL_H
 
-#include "build.h"
-#include "layers.h"
-#include "meta.h"
-#include "tree.h"
+#include "build/build.h"
+#include "layers/layers.h"
+#include "meta/meta.h"
+#include "tree/tree.h"
 
 /* A regular file whose bytes are entry `entry` of a layer. */
 typedef struct build_want {
 	uint64_t entry;
-	lt_inode *inode;
+	tree_inode *inode;
 } build_want;
 
 /* Where pass 2 sends file bytes: the SquashFS writer, or a directory (sandbox output). */
 typedef struct build_sink {
 	void *ctx;
 	/* true when the inode's bytes were already sent (an inode with several names) */
-	bool (*has_data)(void *ctx, const lt_inode *ino);
-	int (*begin_file)(void *ctx, lt_inode *ino, lt_error **err);
+	bool (*has_data)(void *ctx, const tree_inode *ino);
+	int (*begin_file)(void *ctx, tree_inode *ino, lt_error **err);
 	int (*append)(void *ctx, const void *data, size_t len, lt_error **err);
 	int (*append_zeros)(void *ctx, uint64_t len, lt_error **err);
 	int (*end_file)(void *ctx, lt_error **err);
@@ -31,7 +31,7 @@ typedef struct build_ctx {
 	const build_opts *opts;
 	build_report *report;
 	lt_progress *progress;
-	lt_tree *tree;
+	tree_fs *tree;
 	img_source *img;
 	img_image *image;
 	build_want **wants; /* per layer, sorted by entry */

@@ -13,7 +13,7 @@
 /* The stage's header value, or an error naming the file and the stage's line. */
 static const char *need_header(def_ctx *d, def_stage_run *s, const char *key, lt_error **err)
 {
-	const char *v = def_stage_header(s->def, key);
+	const char *v = build_def_stage_header(s->def, key);
 	if (v == NULL || *v == '\0')
 		lt_error_set(err, 0, "%s:%zu: bootstrap %s needs a %s: header", d->def->path,
 			     s->def->line, s->def->bootstrap, key);
@@ -32,7 +32,7 @@ static int add_skeleton(def_ctx *d, def_stage_run *s, const meta_source *ms, boo
 		meta_entry *e = &m.entries[i];
 		if (strcmp(e->path, ".singularity.d/Singularity") == 0) {
 			e->replace = false;
-			e->kind = META_DIR; /* neutralised: made by def_insert_metadata */
+			e->kind = META_DIR; /* neutralised: made by build_def_insert_metadata */
 			free(e->path);
 			e->path = lt_xstrdup(".singularity.d");
 		}
@@ -44,12 +44,12 @@ static int add_skeleton(def_ctx *d, def_stage_run *s, const meta_source *ms, boo
 			e->len = strlen(runscript);
 		}
 	}
-	int rc = def_meta_to_root(s->rootfd, &m, err);
+	int rc = build_def_meta_to_root(s->rootfd, &m, err);
 	meta_image_free(&m);
 	return rc;
 }
 
-int def_image_reference(def_ctx *d, const def_stage *st, char **out, lt_error **err)
+int build_def_image_reference(def_ctx *d, const def_stage *st, char **out, lt_error **err)
 {
 	*out = NULL;
 	const char *agent = st->bootstrap;
@@ -60,7 +60,7 @@ int def_image_reference(def_ctx *d, const def_stage *st, char **out, lt_error **
 								    : NULL;
 	if (prefix == NULL)
 		return 0;
-	const char *from = def_stage_header(st, "from");
+	const char *from = build_def_stage_header(st, "from");
 	if (from == NULL || *from == '\0')
 		return lt_error_set(err, 0, "%s:%zu: bootstrap %s needs a from: header",
 				    d->def->path, st->line, agent);
@@ -68,8 +68,8 @@ int def_image_reference(def_ctx *d, const def_stage *st, char **out, lt_error **
 		from += strlen(prefix);
 	if (strcmp(agent, "docker") == 0) {
 		/* Registry and Namespace headers: registry/namespace/from */
-		const char *registry = def_stage_header(st, "registry");
-		const char *ns = def_stage_header(st, "namespace");
+		const char *registry = build_def_stage_header(st, "registry");
+		const char *ns = build_def_stage_header(st, "namespace");
 		*out = lt_strdup_printf("docker://%s%s%s%s%s", registry ? registry : "",
 					registry ? "/" : "", ns ? ns : "", ns ? "/" : "", from);
 	} else {
@@ -97,7 +97,7 @@ static int from_tree(def_ctx *d, def_stage_run *s, const char *source, lt_error 
 		o.build_time = build_reproducible_time(&c);
 	ms.build_time = o.build_time;
 	ms.bootstrap = s->def->bootstrap;
-	ms.from = def_stage_header(s->def, "from");
+	ms.from = build_def_stage_header(s->def, "from");
 	if (meta_for_image(&ms, &meta, err) < 0)
 		goto out;
 	/* the definition file goes in at the end of the stage (older ones to history) */
@@ -107,7 +107,7 @@ static int from_tree(def_ctx *d, def_stage_run *s, const char *source, lt_error 
 	if (build_prepare_meta(&c, &meta, err) < 0)
 		goto out;
 	if (c.image != NULL) {
-		lt_tree_remove(c.tree, lt_tree_lookup(c.tree, ".singularity.d/Singularity"));
+		tree_remove(c.tree, tree_lookup(c.tree, ".singularity.d/Singularity"));
 		s->config = json_incref(c.image->config);
 		s->base_name = c.image->name ? lt_xstrdup(c.image->name) : NULL;
 		s->base_digest =
@@ -131,7 +131,7 @@ static int from_sif(def_ctx *d, def_stage_run *s, const char *sif, const char *a
 		return -1;
 	/* the extraction replaced the folder the descriptor pointed to */
 	close(s->rootfd);
-	s->rootfd = def_root_open(s->rootfs, err);
+	s->rootfd = build_def_root_open(s->rootfs, err);
 	if (s->rootfd < 0)
 		return -1;
 	meta_source ms = {.bootstrap = agent, .from = from, .build_time = d->o->build_time};
@@ -175,18 +175,18 @@ static int bootstrap_oras(def_ctx *d, def_stage_run *s, lt_error **err)
 
 static int bootstrap_busybox(def_ctx *d, def_stage_run *s, lt_error **err)
 {
-	const char *mirror = def_stage_header(s->def, "mirrorurl");
+	const char *mirror = build_def_stage_header(s->def, "mirrorurl");
 	meta_source ms = {.bootstrap = "busybox", .build_time = d->o->build_time};
 	if (add_skeleton(d, s, &ms, false, "#!/bin/sh\n", err) < 0 ||
-	    def_root_mkdirs(s->rootfd, "bin", 0755, err) < 0)
+	    build_def_root_mkdirs(s->rootfd, "bin", 0755, err) < 0)
 		return -1;
 	static const char passwd[] = "root:!:0:0:root:/root:/bin/sh\n";
 	static const char group[] = "root:x:0:\n";
 	static const char hosts[] =
 	    "127.0.0.1   localhost localhost.localdomain localhost4 localhost4.localdomain4\n";
-	if (def_root_write(s->rootfd, "etc/passwd", passwd, strlen(passwd), 0664, err) < 0 ||
-	    def_root_write(s->rootfd, "etc/group", group, strlen(group), 0664, err) < 0 ||
-	    def_root_write(s->rootfd, "etc/hosts", hosts, strlen(hosts), 0664, err) < 0)
+	if (build_def_root_write(s->rootfd, "etc/passwd", passwd, strlen(passwd), 0664, err) < 0 ||
+	    build_def_root_write(s->rootfd, "etc/group", group, strlen(group), 0664, err) < 0 ||
+	    build_def_root_write(s->rootfd, "etc/hosts", hosts, strlen(hosts), 0664, err) < 0)
 		return -1;
 	char *target = lt_path_join(s->rootfs, "bin/busybox");
 	int rc;
@@ -205,14 +205,15 @@ static int bootstrap_busybox(def_ctx *d, def_stage_run *s, lt_error **err)
 					  d->def->path, s->def->line);
 		} else {
 			argv[3] = host;
-			rc = def_run_host(argv, NULL, 0, NULL, "copying the host's busybox", err);
+			rc = build_def_run_host(argv, NULL, 0, NULL, "copying the host's busybox",
+						err);
 			free(host);
 		}
 	}
 	if (rc == 0) {
 		char *bindir = lt_path_join(s->rootfs, "bin");
 		char *argv[] = {target, "--install", bindir, NULL};
-		rc = def_run_host(argv, NULL, 0, NULL, "busybox --install", err);
+		rc = build_def_run_host(argv, NULL, 0, NULL, "busybox --install", err);
 		free(bindir);
 	}
 	free(target);
@@ -247,7 +248,7 @@ static int bootstrap_debootstrap(def_ctx *d, def_stage_run *s, lt_error **err)
 				    d->def->path, s->def->line);
 	const char *arch = debian_arch(lt_host_goarch());
 	/* Include: a blank or comma separated list, plus $INCLUDE as Apptainer reads it */
-	const char *inc = def_stage_header(s->def, "include");
+	const char *inc = build_def_stage_header(s->def, "include");
 	const char *env_inc = getenv("INCLUDE");
 	char *include = lt_strdup_printf("apt %s %s", inc ? inc : "", env_inc ? env_inc : "");
 	for (char *p = include; *p; p++)
@@ -273,8 +274,9 @@ static int bootstrap_debootstrap(def_ctx *d, def_stage_run *s, lt_error **err)
 			(char *)mirror,
 			NULL};
 	lt_info("Running debootstrap %s %s (this downloads the packages)", version, mirror);
-	int rc = def_run_host(argv, NULL, d->fakeroot ? DEF_HOST_FAKEROOT | DEF_HOST_NO_MOUNTS : 0,
-			      s->rootfs, "debootstrap", err);
+	int rc =
+	    build_def_run_host(argv, NULL, d->fakeroot ? DEF_HOST_FAKEROOT | DEF_HOST_NO_MOUNTS : 0,
+			       s->rootfs, "debootstrap", err);
 	if (rc < 0) {
 		/* what went wrong is in its log, which goes with the build folder */
 		char *log_path = lt_path_join(s->rootfs, "debootstrap/debootstrap.log");
@@ -304,7 +306,7 @@ static int bootstrap_debootstrap(def_ctx *d, def_stage_run *s, lt_error **err)
 	return add_skeleton(d, s, &ms, false, "#!/bin/sh\n", err);
 }
 
-int def_bootstrap(def_ctx *d, def_stage_run *s, lt_error **err)
+int build_def_bootstrap(def_ctx *d, def_stage_run *s, lt_error **err)
 {
 	const char *agent = s->def->bootstrap;
 	lt_info("Bootstrapping stage %zu (%s) with %s", s->index + 1,
@@ -312,7 +314,7 @@ int def_bootstrap(def_ctx *d, def_stage_run *s, lt_error **err)
 	if (strcmp(agent, "docker") == 0 || strcmp(agent, "oci") == 0 ||
 	    strcmp(agent, "oci-archive") == 0 || strcmp(agent, "docker-archive") == 0) {
 		char *ref;
-		if (def_image_reference(d, s->def, &ref, err) < 0)
+		if (build_def_image_reference(d, s->def, &ref, err) < 0)
 			return -1;
 		int rc = from_tree(d, s, ref, err);
 		free(ref);

@@ -12,7 +12,7 @@
 #include <unistd.h>
 
 #include "def_build.h"
-#include "runtime.h"
+#include "runtime/runtime.h"
 
 static const char *tmp_root(void)
 {
@@ -73,13 +73,13 @@ static void stage_free(def_stage_run *s)
 
 static int run_stage(def_ctx *d, def_stage_run *s, lt_error **err)
 {
-	if (!(d->o->update && s->index + 1 == d->n_stages) && def_bootstrap(d, s, err) < 0)
+	if (!(d->o->update && s->index + 1 == d->n_stages) && build_def_bootstrap(d, s, err) < 0)
 		return -1;
-	if (def_apps_skeleton(d, s, err) < 0 || def_files_from_stages(d, s, err) < 0 ||
-	    def_run_host_section(d, s, DEF_PRE, err) < 0 ||
-	    def_run_host_section(d, s, DEF_SETUP, err) < 0 || def_files_from_host(d, s, err) < 0 ||
-	    def_run_post(d, s, err) < 0 || def_insert_metadata(d, s, err) < 0 ||
-	    def_run_test(d, s, NULL, err) < 0)
+	if (build_def_apps_skeleton(d, s, err) < 0 || build_def_files_from_stages(d, s, err) < 0 ||
+	    build_def_run_host_section(d, s, DEF_PRE, err) < 0 ||
+	    build_def_run_host_section(d, s, DEF_SETUP, err) < 0 ||
+	    build_def_files_from_host(d, s, err) < 0 || build_def_run_post(d, s, err) < 0 ||
+	    build_def_insert_metadata(d, s, err) < 0 || build_def_run_test(d, s, NULL, err) < 0)
 		return -1;
 	return 0;
 }
@@ -94,7 +94,7 @@ static int assemble_sif(def_ctx *d, def_stage_run *s, const char *output, lt_err
 	build_ctx_init(&c, &o, d->report);
 	meta_source ms = {
 	    .bootstrap = s->def->bootstrap,
-	    .from = def_stage_header(s->def, "from"),
+	    .from = build_def_stage_header(s->def, "from"),
 	    .config = s->config,
 	    .base_name = s->base_name,
 	    .base_digest = s->base_digest,
@@ -134,7 +134,7 @@ static int make_rootfs(def_ctx *d, def_stage_run *s, bool last, lt_error **err)
 			return lt_error_set(err, errno, "creating %s", s->rootfs);
 	}
 	chmod(s->rootfs, 0755);
-	s->rootfd = def_root_open(s->rootfs, err);
+	s->rootfd = build_def_root_open(s->rootfs, err);
 	return s->rootfd < 0 ? -1 : 0;
 }
 
@@ -208,7 +208,7 @@ int build_from_def(const build_opts *opts, build_report *report, lt_error **err)
 	if (!o.force && !o.update && lstat(o.output, &st) == 0)
 		return lt_error_set(err, 0, "%s already exists (use --force to overwrite it)",
 				    o.output);
-	if (def_parse_file(o.source, &a, &d.def, err) < 0)
+	if (build_def_parse_file(o.source, &a, &d.def, err) < 0)
 		return -1;
 	int rc = -1;
 	char *key = NULL, *cached = NULL;
@@ -226,7 +226,7 @@ int build_from_def(const build_opts *opts, build_report *report, lt_error **err)
 		goto out;
 	bool cacheable = !o.sandbox && !o.update && o.sections == NULL && !o.registry.disable_cache;
 	if (cacheable) {
-		key = def_cache_key(&d, err);
+		key = build_def_cache_key(&d, err);
 		if (key == NULL || img_cache_sif_path(o.registry.cache_dir, key, &cached, err) < 0)
 			goto out;
 		if (access(cached, F_OK) == 0) {
@@ -276,7 +276,7 @@ out:
 			lt_warn("could not remove all of %s", d.workdir);
 		free(d.workdir);
 	}
-	def_file_free(d.def);
+	build_def_file_free(d.def);
 	free(key);
 	free(cached);
 	return rc;
@@ -309,7 +309,7 @@ static int build_fast(def_ctx *d, const char *output, lt_error **err)
 	char *ref = NULL;
 	lt_info("Building %s from %s without unpacking (only metadata is added)", output,
 		d->def->path);
-	if (def_image_reference(d, s->def, &ref, err) < 0)
+	if (build_def_image_reference(d, s->def, &ref, err) < 0)
 		return -1;
 	o.source = ref;
 	o.output = output;
@@ -323,7 +323,7 @@ static int build_fast(def_ctx *d, const char *output, lt_error **err)
 	if (build_open_source(&c, &ms, err) < 0)
 		goto out;
 	ms.bootstrap = s->def->bootstrap;
-	ms.from = def_stage_header(s->def, "from");
+	ms.from = build_def_stage_header(s->def, "from");
 	ms.def_text = d->def->text;
 	ms.build_time = o.build_time;
 	s->arch = c.image->arch ? lt_xstrdup(c.image->arch) : NULL;
@@ -331,12 +331,12 @@ static int build_fast(def_ctx *d, const char *output, lt_error **err)
 		goto out;
 	/* the def's own metadata on top of what the image brought; the definition file is the
 	 * def's, not the one synthesized for the image */
-	lt_node *synthesized = lt_tree_lookup(c.tree, ".singularity.d/Singularity");
+	tree_node *synthesized = tree_lookup(c.tree, ".singularity.d/Singularity");
 	if (synthesized != NULL)
-		lt_tree_remove(c.tree, synthesized);
+		tree_remove(c.tree, synthesized);
 	tree_reader tr = {.c = &c};
 	meta_image dm;
-	if (def_metadata(d, s, read_in_tree, &tr, true, &dm, err) < 0)
+	if (build_def_metadata(d, s, read_in_tree, &tr, true, &dm, err) < 0)
 		goto out;
 	int inserted = build_insert_meta(&c, &dm, err);
 	meta_image_free(&dm);
@@ -344,7 +344,7 @@ static int build_fast(def_ctx *d, const char *output, lt_error **err)
 	    lt_atomic_open(&af, output, 0755, err) < 0)
 		goto out;
 	if (build_write_sif(&c, &meta, af.fd, err) < 0 ||
-	    def_run_test(d, s, af.tmp_path, err) < 0) {
+	    build_def_run_test(d, s, af.tmp_path, err) < 0) {
 		lt_atomic_abort(&af);
 		goto out;
 	}

@@ -96,7 +96,7 @@ static int hash_files(lt_sha256 *h, def_ctx *d, const def_stage *s, lt_error **e
 			continue;
 		def_files_entry *e;
 		size_t n;
-		if (def_files_entries(d->def, x, &e, &n, err) < 0)
+		if (build_def_files_entries(d->def, x, &e, &n, err) < 0)
 			return -1;
 		int rc = 0;
 		for (size_t k = 0; k < n && rc == 0; k++) {
@@ -109,7 +109,7 @@ static int hash_files(lt_sha256 *h, def_ctx *d, const def_stage *s, lt_error **e
 				rc = hash_path(h, g.gl_pathv[j], g.gl_pathv[j], 0, err);
 			globfree(&g);
 		}
-		def_files_entries_free(e, n);
+		build_def_files_entries_free(e, n);
 		if (rc < 0)
 			return -1;
 	}
@@ -120,7 +120,7 @@ static int hash_files(lt_sha256 *h, def_ctx *d, const def_stage *s, lt_error **e
 static int hash_base(lt_sha256 *h, def_ctx *d, const def_stage *s, lt_error **err)
 {
 	const char *agent = s->bootstrap;
-	const char *from = def_stage_header(s, "from");
+	const char *from = build_def_stage_header(s, "from");
 	if (strcmp(agent, "localimage") == 0 && from != NULL) {
 		/* a SIF, or a sandbox: its whole content, like a %files folder */
 		struct stat st;
@@ -129,7 +129,7 @@ static int hash_base(lt_sha256 *h, def_ctx *d, const def_stage *s, lt_error **er
 		return 0;
 	}
 	char *ref;
-	if (def_image_reference(d, s, &ref, err) < 0)
+	if (build_def_image_reference(d, s, &ref, err) < 0)
 		return -1;
 	if (ref == NULL)
 		return 0; /* scratch, busybox, debootstrap ...: their headers are in the text */
@@ -149,7 +149,7 @@ static int hash_base(lt_sha256 *h, def_ctx *d, const def_stage *s, lt_error **er
 	return rc;
 }
 
-char *def_cache_key(def_ctx *d, lt_error **err)
+char *build_def_cache_key(def_ctx *d, lt_error **err)
 {
 	lt_sha256 *h = lt_sha256_new();
 	const build_opts *o = d->o;

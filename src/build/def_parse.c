@@ -72,24 +72,24 @@ static const char *const agents[] = {
     "zypper", "scratch",	"buildkit",	 "dockerfile",
 };
 
-bool def_is_blank(char c)
+bool build_def_is_blank(char c)
 {
 	return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f';
 }
 
-const char *def_trim(const char *s, size_t len, size_t *out_len)
+const char *build_def_trim(const char *s, size_t len, size_t *out_len)
 {
-	while (len > 0 && def_is_blank(*s)) {
+	while (len > 0 && build_def_is_blank(*s)) {
 		s++;
 		len--;
 	}
-	while (len > 0 && def_is_blank(s[len - 1]))
+	while (len > 0 && build_def_is_blank(s[len - 1]))
 		len--;
 	*out_len = len;
 	return s;
 }
 
-void def_buf_append(def_buf *b, const char *s, size_t n)
+void build_def_buf_append(def_buf *b, const char *s, size_t n)
 {
 	if (b->len + n + 1 > b->cap) {
 		size_t cap = b->cap ? b->cap : 64;
@@ -106,7 +106,7 @@ void def_buf_append(def_buf *b, const char *s, size_t n)
 static char *trimmed_dup(const char *s, size_t len)
 {
 	size_t n;
-	const char *t = def_trim(s, len, &n);
+	const char *t = build_def_trim(s, len, &n);
 	return lt_xstrndup(t, n);
 }
 
@@ -123,7 +123,7 @@ static char *lower_dup(const char *s, size_t len)
 static bool is_empty_line(const char *s, size_t len)
 {
 	size_t n;
-	const char *t = def_trim(s, len, &n);
+	const char *t = build_def_trim(s, len, &n);
 	return n == 0 || t[0] == '#';
 }
 
@@ -131,12 +131,12 @@ static bool is_empty_line(const char *s, size_t len)
 static bool section_word(const char *s, size_t len, const char **word, size_t *word_len)
 {
 	size_t i = 0;
-	while (i < len && def_is_blank(s[i]))
+	while (i < len && build_def_is_blank(s[i]))
 		i++;
 	if (i == len || s[i] != '%')
 		return false;
 	size_t start = i;
-	while (i < len && !def_is_blank(s[i]))
+	while (i < len && !build_def_is_blank(s[i]))
 		i++;
 	*word = s + start;
 	*word_len = i - start;
@@ -199,7 +199,7 @@ static void split_lines(parser *p, const char *text)
  * read from the lines as written. */
 static int template_stage(parser *p, def_vars *vars, size_t begin, size_t end, lt_error **err)
 {
-	def_vars_begin_stage(vars);
+	build_def_vars_begin_stage(vars);
 	bool in_arguments = false;
 	for (size_t i = begin; i < end; i++) {
 		const def_line *l = &p->lines[i];
@@ -212,12 +212,12 @@ static int template_stage(parser *p, def_vars *vars, size_t begin, size_t end, l
 			}
 			in_arguments = word_len == 9 && strncasecmp(word, "arguments", 9) == 0;
 		} else if (in_arguments) {
-			def_vars_add_default(vars, l->raw, l->raw_len, i + 1);
+			build_def_vars_add_default(vars, l->raw, l->raw_len, i + 1);
 		}
 	}
 	for (size_t i = begin; i < end; i++) {
 		def_line *l = &p->lines[i];
-		if (def_template_line(vars, l->raw, l->raw_len, i + 1, &l->text, err) < 0)
+		if (build_def_template_line(vars, l->raw, l->raw_len, i + 1, &l->text, err) < 0)
 			return -1;
 		l->len = strlen(l->text);
 	}
@@ -261,7 +261,7 @@ static char *header_key(const def_line *l)
 	if (!colon || (hash && hash < colon))
 		return NULL;
 	size_t n;
-	const char *k = def_trim(l->text, (size_t)(colon - l->text), &n);
+	const char *k = build_def_trim(l->text, (size_t)(colon - l->text), &n);
 	return lower_dup(k, n);
 }
 
@@ -326,14 +326,14 @@ static int parse_header(parser *p, def_stage *s, size_t *i, size_t end, lt_error
 			const char *colon = memchr(l->text, ':', len);
 			if (!colon) {
 				size_t n;
-				const char *t = def_trim(l->text, l->len, &n);
+				const char *t = build_def_trim(l->text, l->len, &n);
 				return lt_error_set(err, 0,
 						    "%s:%zu: invalid header line '%.*s' (expected "
 						    "'Key: value')",
 						    p->path, *i + 1, (int)n, t);
 			}
 			size_t n;
-			const char *k = def_trim(l->text, (size_t)(colon - l->text), &n);
+			const char *k = build_def_trim(l->text, (size_t)(colon - l->text), &n);
 			key = lower_dup(k, n);
 			key_line = *i + 1;
 			part = trimmed_dup(colon + 1, len - (size_t)(colon + 1 - l->text));
@@ -365,7 +365,7 @@ static int parse_header(parser *p, def_stage *s, size_t *i, size_t end, lt_error
 static size_t word_len_at(const char *s, size_t len)
 {
 	size_t i = 0;
-	while (i < len && !def_is_blank(s[i]))
+	while (i < len && !build_def_is_blank(s[i]))
 		i++;
 	return i;
 }
@@ -376,14 +376,14 @@ static int files_args(parser *p, size_t line, const char *args, char **out, lt_e
 {
 	const char *hash = strchr(args, '#');
 	size_t len = hash ? (size_t)(hash - args) : strlen(args);
-	const char *t = def_trim(args, len, &len);
+	const char *t = build_def_trim(args, len, &len);
 	if (len == 0) {
 		*out = lt_xstrdup("");
 		return 0;
 	}
 	size_t w1 = word_len_at(t, len);
 	size_t rest_len;
-	const char *rest = def_trim(t + w1, len - w1, &rest_len);
+	const char *rest = build_def_trim(t + w1, len - w1, &rest_len);
 	if (w1 == 4 && strncasecmp(t, "from", 4) == 0 && rest_len > 0 &&
 	    word_len_at(rest, rest_len) == rest_len) {
 		*out = lt_strdup_printf("from %.*s", (int)rest_len, rest);
@@ -402,14 +402,14 @@ static int check_script_args(parser *p, size_t line, const char *name, const cha
 	size_t len = hash ? (size_t)(hash - args) : strlen(args);
 	const char *s = args;
 	while (len > 0) {
-		while (len > 0 && def_is_blank(*s)) {
+		while (len > 0 && build_def_is_blank(*s)) {
 			s++;
 			len--;
 		}
 		size_t w = word_len_at(s, len);
 		if (w == 2 && s[0] == '-' && s[1] == 'c') {
 			size_t rest;
-			def_trim(s + w, len - w, &rest);
+			build_def_trim(s + w, len - w, &rest);
 			if (rest == 0)
 				return lt_error_set(err, 0,
 						    "%s:%zu: %%%s -c needs a command (e.g. "
@@ -428,7 +428,7 @@ static char *section_body(const parser *p, size_t begin, size_t end)
 {
 	while (end > begin) {
 		size_t n;
-		def_trim(p->lines[end - 1].text, p->lines[end - 1].len, &n);
+		build_def_trim(p->lines[end - 1].text, p->lines[end - 1].len, &n);
 		if (n > 0)
 			break;
 		end--;
@@ -469,7 +469,7 @@ static int parse_section(parser *p, def_stage *s, size_t at, size_t body_end, lt
 
 	size_t rest_len;
 	const char *after = word + word_len;
-	const char *rest = def_trim(after, l->len - (size_t)(after - l->text), &rest_len);
+	const char *rest = build_def_trim(after, l->len - (size_t)(after - l->text), &rest_len);
 	char *app = NULL;
 	if (section_names[k].app) {
 		/* a comment is not a name */
@@ -479,7 +479,7 @@ static int parse_section(parser *p, def_stage *s, size_t at, size_t body_end, lt
 					    p->path, at + 1, section_names[k].name,
 					    section_names[k].name);
 		app = lt_xstrndup(rest, app_len);
-		rest = def_trim(rest + app_len, rest_len - app_len, &rest_len);
+		rest = build_def_trim(rest + app_len, rest_len - app_len, &rest_len);
 	}
 	char *args = lt_xstrndup(rest, rest_len);
 
@@ -568,7 +568,7 @@ static int check_leading_part(parser *p, size_t end, bool more_stages, size_t *f
 	char *key = header_key(l);
 	if (!key) {
 		size_t n;
-		const char *t = def_trim(l->text, l->len, &n);
+		const char *t = build_def_trim(l->text, l->len, &n);
 		return lt_error_set(err, 0,
 				    "%s:%zu: invalid header line '%.*s' (expected 'Key: value')",
 				    p->path, f + 1, (int)n, t);
@@ -654,7 +654,7 @@ static int parse_all(parser *p, const char *text, const def_args *args, lt_error
 
 	int rc = -1;
 	def_vars *vars = NULL;
-	if (def_vars_new(p->path, args, &vars, err) < 0)
+	if (build_def_vars_new(p->path, args, &vars, err) < 0)
 		goto out;
 	if (leading_end > 0 && template_stage(p, vars, 0, leading_end, err) < 0)
 		goto out;
@@ -680,15 +680,15 @@ static int parse_all(parser *p, const char *text, const def_args *args, lt_error
 	}
 	if (check_stages(p, err) < 0)
 		goto out;
-	rc = def_vars_check_unused(vars, err);
+	rc = build_def_vars_check_unused(vars, err);
 out:
-	def_vars_free(vars);
+	build_def_vars_free(vars);
 	free(starts);
 	return rc;
 }
 
-int def_parse(const char *path, const char *text, const def_args *args, def_file **out,
-	      lt_error **err)
+int build_def_parse(const char *path, const char *text, const def_args *args, def_file **out,
+		    lt_error **err)
 {
 	def_file *d = lt_xcalloc(1, sizeof(*d));
 	d->path = lt_xstrdup(path);
@@ -698,14 +698,14 @@ int def_parse(const char *path, const char *text, const def_args *args, def_file
 		free(p.lines[i].text);
 	free(p.lines);
 	if (rc < 0) {
-		def_file_free(d);
+		build_def_file_free(d);
 		return -1;
 	}
 	*out = d;
 	return 0;
 }
 
-int def_parse_file(const char *path, const def_args *args, def_file **out, lt_error **err)
+int build_def_parse_file(const char *path, const def_args *args, def_file **out, lt_error **err)
 {
 	char *text;
 	size_t len;
@@ -715,12 +715,12 @@ int def_parse_file(const char *path, const def_args *args, def_file **out, lt_er
 		free(text);
 		return lt_error_set(err, 0, "%s: not a definition file (it holds NUL bytes)", path);
 	}
-	int rc = def_parse(path, text, args, out, err);
+	int rc = build_def_parse(path, text, args, out, err);
 	free(text);
 	return rc;
 }
 
-void def_file_free(def_file *d)
+void build_def_file_free(def_file *d)
 {
 	if (!d)
 		return;

@@ -17,7 +17,7 @@
 #include <unistd.h>
 
 #include "def_build.h"
-#include "runtime.h"
+#include "runtime/runtime.h"
 
 static int openat2_in_root(int rootfd, const char *path, uint64_t flags, uint64_t mode)
 {
@@ -29,7 +29,7 @@ static int openat2_in_root(int rootfd, const char *path, uint64_t flags, uint64_
 	return (int)syscall(SYS_openat2, rootfd, *path ? path : ".", &how, sizeof(how));
 }
 
-int def_root_open(const char *rootfs, lt_error **err)
+int build_def_root_open(const char *rootfs, lt_error **err)
 {
 	int fd = open(rootfs, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
@@ -47,7 +47,7 @@ static char *split_parent(const char *path, const char **name)
 	return slash ? lt_xstrndup(path, (size_t)(slash - path)) : lt_xstrdup("");
 }
 
-int def_root_mkdirs(int rootfd, const char *path, mode_t mode, lt_error **err)
+int build_def_root_mkdirs(int rootfd, const char *path, mode_t mode, lt_error **err)
 {
 	char *copy = lt_xstrdup(path);
 	size_t len = strlen(copy);
@@ -86,7 +86,7 @@ int def_root_mkdirs(int rootfd, const char *path, mode_t mode, lt_error **err)
 	return rc;
 }
 
-char *def_root_read(int rootfd, const char *path)
+char *build_def_root_read(int rootfd, const char *path)
 {
 	int fd = openat2_in_root(rootfd, path, O_RDONLY, 0);
 	if (fd < 0)
@@ -108,8 +108,8 @@ char *def_root_read(int rootfd, const char *path)
 	return data;
 }
 
-int def_root_write(int rootfd, const char *path, const void *data, size_t len, mode_t mode,
-		   lt_error **err)
+int build_def_root_write(int rootfd, const char *path, const void *data, size_t len, mode_t mode,
+			 lt_error **err)
 {
 	int fd = openat2_in_root(rootfd, path, O_WRONLY | O_CREAT | O_TRUNC, mode);
 	if (fd < 0)
@@ -123,7 +123,7 @@ int def_root_write(int rootfd, const char *path, const void *data, size_t len, m
 	return rc;
 }
 
-bool def_root_exists(int rootfd, const char *path)
+bool build_def_root_exists(int rootfd, const char *path)
 {
 	const char *name;
 	char *parent = split_parent(path, &name);
@@ -137,7 +137,7 @@ bool def_root_exists(int rootfd, const char *path)
 	return found;
 }
 
-int def_root_remove(int rootfd, const char *path)
+int build_def_root_remove(int rootfd, const char *path)
 {
 	const char *name;
 	char *parent = split_parent(path, &name);
@@ -150,11 +150,11 @@ int def_root_remove(int rootfd, const char *path)
 	return rc;
 }
 
-char *def_root_resolve(const char *rootfs, int rootfd, const char *path, lt_error **err)
+char *build_def_root_resolve(const char *rootfs, int rootfd, const char *path, lt_error **err)
 {
 	const char *name;
 	char *parent = split_parent(path, &name);
-	int rc = def_root_mkdirs(rootfd, parent, 0755, err);
+	int rc = build_def_root_mkdirs(rootfd, parent, 0755, err);
 	int pfd = rc == 0 ? openat2_in_root(rootfd, parent, O_PATH | O_DIRECTORY, 0) : -1;
 	if (rc == 0 && pfd < 0)
 		lt_error_set(err, errno, "/%s in the image", parent);
@@ -180,21 +180,22 @@ char *def_root_resolve(const char *rootfs, int rootfd, const char *path, lt_erro
 	return *name ? lt_path_join(real, name) : lt_xstrdup(real);
 }
 
-int def_meta_to_root(int rootfd, const meta_image *m, lt_error **err)
+int build_def_meta_to_root(int rootfd, const meta_image *m, lt_error **err)
 {
 	for (size_t i = 0; i < m->n_entries; i++) {
 		const meta_entry *e = &m->entries[i];
 		int rc = 0;
 		switch (e->kind) {
 		case META_DIR:
-			rc = def_root_mkdirs(rootfd, e->path, e->mode, err);
+			rc = build_def_root_mkdirs(rootfd, e->path, e->mode, err);
 			break;
 		case META_FILE:
-			if (e->replace || !def_root_exists(rootfd, e->path))
-				rc = def_root_write(rootfd, e->path, e->data, e->len, e->mode, err);
+			if (e->replace || !build_def_root_exists(rootfd, e->path))
+				rc = build_def_root_write(rootfd, e->path, e->data, e->len, e->mode,
+							  err);
 			break;
 		case META_SYMLINK:
-			if (!def_root_exists(rootfd, e->path)) {
+			if (!build_def_root_exists(rootfd, e->path)) {
 				const char *name;
 				char *parent = split_parent(e->path, &name);
 				int pfd = openat2_in_root(rootfd, parent, O_PATH | O_DIRECTORY, 0);
@@ -253,8 +254,8 @@ static int hide_mounts(const char *target, lt_error **err)
 	return rc;
 }
 
-int def_run_host(char *const argv[], char *const envp[], unsigned flags, const char *target,
-		 const char *what, lt_error **err)
+int build_def_run_host(char *const argv[], char *const envp[], unsigned flags, const char *target,
+		       const char *what, lt_error **err)
 {
 	extern char **environ;
 	fflush(NULL);

@@ -7,7 +7,7 @@
 
 static void buf_add_str(def_buf *b, const char *s)
 {
-	def_buf_append(b, s, strlen(s));
+	build_def_buf_append(b, s, strlen(s));
 }
 
 /* The next line of a body: [*line, *line + *len); false at the end. *pos moves past it. */
@@ -27,10 +27,10 @@ static bool next_line(const char *body, size_t *pos, const char **line, size_t *
 static const char *args_without_comment(const char *args, size_t *len)
 {
 	const char *hash = strchr(args, '#');
-	return def_trim(args, hash ? (size_t)(hash - args) : strlen(args), len);
+	return build_def_trim(args, hash ? (size_t)(hash - args) : strlen(args), len);
 }
 
-const char *def_stage_header(const def_stage *s, const char *key)
+const char *build_def_stage_header(const def_stage *s, const char *key)
 {
 	/* The last one wins, as in Apptainer's header map. */
 	for (size_t i = s->n_headers; i-- > 0;)
@@ -48,18 +48,18 @@ const char *def_stage_header(const def_stage *s, const char *key)
 static int files_word(const char *s, size_t len, size_t *pos, char **word)
 {
 	size_t i = *pos;
-	while (i < len && def_is_blank(s[i]))
+	while (i < len && build_def_is_blank(s[i]))
 		i++;
 	if (i == len) {
 		*pos = i;
 		return 0;
 	}
 	def_buf b = {0};
-	def_buf_append(&b, "", 0);
-	while (i < len && !def_is_blank(s[i])) {
+	build_def_buf_append(&b, "", 0);
+	while (i < len && !build_def_is_blank(s[i])) {
 		char q = s[i];
 		if (q != '"' && q != '\'') {
-			def_buf_append(&b, &s[i++], 1);
+			build_def_buf_append(&b, &s[i++], 1);
 			continue;
 		}
 		const char *close = memchr(s + i + 1, q, len - i - 1);
@@ -67,7 +67,7 @@ static int files_word(const char *s, size_t len, size_t *pos, char **word)
 			free(b.data);
 			return -1;
 		}
-		def_buf_append(&b, s + i + 1, (size_t)(close - (s + i + 1)));
+		build_def_buf_append(&b, s + i + 1, (size_t)(close - (s + i + 1)));
 		i = (size_t)(close - s) + 1;
 	}
 	*pos = i;
@@ -75,7 +75,7 @@ static int files_word(const char *s, size_t len, size_t *pos, char **word)
 	return 1;
 }
 
-void def_files_entries_free(def_files_entry *e, size_t n)
+void build_def_files_entries_free(def_files_entry *e, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
 		free(e[i].src);
@@ -84,8 +84,8 @@ void def_files_entries_free(def_files_entry *e, size_t n)
 	free(e);
 }
 
-int def_files_entries(const def_file *d, const def_section *s, def_files_entry **out, size_t *n,
-		      lt_error **err)
+int build_def_files_entries(const def_file *d, const def_section *s, def_files_entry **out,
+			    size_t *n, lt_error **err)
 {
 	const char *path = d ? d->path : "definition file";
 	def_files_entry *entries = NULL;
@@ -96,7 +96,7 @@ int def_files_entries(const def_file *d, const def_section *s, def_files_entry *
 	while (next_line(s->body, &pos, &raw, &raw_len)) {
 		lineno++;
 		size_t len;
-		const char *line = def_trim(raw, raw_len, &len);
+		const char *line = build_def_trim(raw, raw_len, &len);
 		if (len == 0 || line[0] == '#')
 			continue;
 		char *words[2] = {NULL, NULL};
@@ -113,7 +113,7 @@ int def_files_entries(const def_file *d, const def_section *s, def_files_entry *
 		if (got < 0) {
 			free(words[0]);
 			free(words[1]);
-			def_files_entries_free(entries, count);
+			build_def_files_entries_free(entries, count);
 			return lt_error_set(err, 0,
 					    "%s:%zu: unterminated quote in %%files line '%.*s'",
 					    path, lineno, (int)len, line);
@@ -151,7 +151,7 @@ int def_files_entries(const def_file *d, const def_section *s, def_files_entry *
 static char *valid_utf8(const char *s, size_t len)
 {
 	def_buf b = {0};
-	def_buf_append(&b, "", 0);
+	build_def_buf_append(&b, "", 0);
 	const unsigned char *u = (const unsigned char *)s;
 	size_t i = 0;
 	while (i < len) {
@@ -159,13 +159,13 @@ static char *valid_utf8(const char *s, size_t len)
 		if (lt_utf8_decode(u + i, len - i, &n) < 0)
 			buf_add_str(&b, "\xef\xbf\xbd");
 		else
-			def_buf_append(&b, s + i, n);
+			build_def_buf_append(&b, s + i, n);
 		i += n;
 	}
 	return b.data;
 }
 
-json_t *def_labels(const def_section *s)
+json_t *build_def_labels(const def_section *s)
 {
 	json_t *labels = json_object();
 	if (!labels)
@@ -175,14 +175,14 @@ json_t *def_labels(const def_section *s)
 	size_t raw_len;
 	while (next_line(s->body, &pos, &raw, &raw_len)) {
 		size_t len;
-		const char *line = def_trim(raw, raw_len, &len);
+		const char *line = build_def_trim(raw, raw_len, &len);
 		if (len == 0 || line[0] == '#')
 			continue;
 		size_t key_len = 0;
-		while (key_len < len && !def_is_blank(line[key_len]))
+		while (key_len < len && !build_def_is_blank(line[key_len]))
 			key_len++;
 		size_t value_len;
-		const char *value = def_trim(line + key_len, len - key_len, &value_len);
+		const char *value = build_def_trim(line + key_len, len - key_len, &value_len);
 		char *key = valid_utf8(line, key_len);
 		char *val = valid_utf8(value, value_len);
 		/* A key given again takes the later value, as in Apptainer's label map. */
@@ -201,26 +201,26 @@ json_t *def_labels(const def_section *s)
  * Scripts
  */
 
-char *def_script_file(const def_section *s)
+char *build_def_script_file(const def_section *s)
 {
 	const char *body = s->body;
 	size_t pos = 0;
 	const char *line;
 	size_t len;
 	def_buf b = {0};
-	def_buf_append(&b, "", 0);
+	build_def_buf_append(&b, "", 0);
 	/* The first line with anything on it decides; Apptainer looks at the same line (it
 	 * trims the body first) but then takes its very first line as the shebang even when
 	 * that one is blank. */
 	bool shebang = false;
 	while (next_line(body, &pos, &line, &len)) {
 		size_t n;
-		const char *t = def_trim(line, len, &n);
+		const char *t = build_def_trim(line, len, &n);
 		if (n == 0)
 			continue;
 		shebang = n >= 2 && t[0] == '#' && t[1] == '!';
 		if (shebang) {
-			def_buf_append(&b, t, n);
+			build_def_buf_append(&b, t, n);
 			body += pos;
 		}
 		break;
@@ -231,7 +231,7 @@ char *def_script_file(const def_section *s)
 	const char *args = args_without_comment(s->args, &args_len);
 	if (args_len > 0) {
 		buf_add_str(&b, " ");
-		def_buf_append(&b, args, args_len);
+		build_def_buf_append(&b, args, args_len);
 	}
 	buf_add_str(&b, "\n\n");
 	buf_add_str(&b, body);
@@ -240,7 +240,7 @@ char *def_script_file(const def_section *s)
 	return b.data;
 }
 
-char **def_script_argv(const def_section *s, const char *script_path)
+char **build_def_script_argv(const def_section *s, const char *script_path)
 {
 	size_t len;
 	const char *args = args_without_comment(s->args, &len);
@@ -252,10 +252,10 @@ char **def_script_argv(const def_section *s, const char *script_path)
 	bool command = false;
 	size_t i = 0;
 	while (i < len) {
-		while (i < len && def_is_blank(args[i]))
+		while (i < len && build_def_is_blank(args[i]))
 			i++;
 		size_t start = i;
-		while (i < len && !def_is_blank(args[i]))
+		while (i < len && !build_def_is_blank(args[i]))
 			i++;
 		if (i == start)
 			break;
@@ -264,18 +264,18 @@ char **def_script_argv(const def_section *s, const char *script_path)
 			/* Everything after -c is one shell command, which gets the script as
 			 * its last word. */
 			size_t rest_len;
-			const char *rest = def_trim(args + i, len - i, &rest_len);
+			const char *rest = build_def_trim(args + i, len - i, &rest_len);
 			if (rest_len > 0) {
 				def_buf cmd = {0};
 				const char *p = rest;
 				while (p < rest + rest_len) {
 					const char *w = p;
-					while (p < rest + rest_len && !def_is_blank(*p))
+					while (p < rest + rest_len && !build_def_is_blank(*p))
 						p++;
 					if (cmd.len)
 						buf_add_str(&cmd, " ");
-					def_buf_append(&cmd, w, (size_t)(p - w));
-					while (p < rest + rest_len && def_is_blank(*p))
+					build_def_buf_append(&cmd, w, (size_t)(p - w));
+					while (p < rest + rest_len && build_def_is_blank(*p))
 						p++;
 				}
 				buf_add_str(&cmd, " ");

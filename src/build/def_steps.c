@@ -11,9 +11,9 @@
 #include <unistd.h>
 
 #include "def_build.h"
-#include "runtime.h"
+#include "runtime/runtime.h"
 
-bool def_section_selected(const def_ctx *d, const char *name)
+bool build_def_section_selected(const def_ctx *d, const char *name)
 {
 	const char *list = d->o->sections;
 	if (list == NULL || *list == '\0')
@@ -29,7 +29,8 @@ bool def_section_selected(const def_ctx *d, const char *name)
 	return false;
 }
 
-const def_section *def_find_section(const def_stage *s, enum def_section_kind kind, const char *app)
+const def_section *build_def_find_section(const def_stage *s, enum def_section_kind kind,
+					  const char *app)
 {
 	for (size_t i = 0; i < s->n_sections; i++) {
 		const def_section *x = &s->sections[i];
@@ -41,7 +42,7 @@ const def_section *def_find_section(const def_stage *s, enum def_section_kind ki
 
 static const char *body_of(const def_stage *s, enum def_section_kind kind, const char *app)
 {
-	const def_section *x = def_find_section(s, kind, app);
+	const def_section *x = build_def_find_section(s, kind, app);
 	return x ? x->body : NULL;
 }
 
@@ -66,8 +67,8 @@ static void apps_collect(const def_stage *s, app_list *l)
 			continue;
 		l->v = lt_xrealloc(l->v, (l->n + 1) * sizeof(*l->v));
 		l->labels = lt_xrealloc(l->labels, (l->n + 1) * sizeof(*l->labels));
-		const def_section *lab = def_find_section(s, DEF_APPLABELS, name);
-		l->labels[l->n] = lab ? def_labels(lab) : NULL;
+		const def_section *lab = build_def_find_section(s, DEF_APPLABELS, name);
+		l->labels[l->n] = lab ? build_def_labels(lab) : NULL;
 		l->v[l->n] = (meta_def_app){
 		    .name = name,
 		    .install = body_of(s, DEF_APPINSTALL, name),
@@ -92,10 +93,10 @@ static void apps_free(app_list *l)
 
 static char *read_in_root(void *ctx, const char *path)
 {
-	return def_root_read(*(int *)ctx, path);
+	return build_def_root_read(*(int *)ctx, path);
 }
 
-int def_apps_skeleton(def_ctx *d, def_stage_run *s, lt_error **err)
+int build_def_apps_skeleton(def_ctx *d, def_stage_run *s, lt_error **err)
 {
 	app_list apps;
 	apps_collect(s->def, &apps);
@@ -109,7 +110,7 @@ int def_apps_skeleton(def_ctx *d, def_stage_run *s, lt_error **err)
 		meta_image m;
 		rc = meta_def_apps(&md, &m, err);
 		if (rc == 0) {
-			rc = def_meta_to_root(s->rootfd, &m, err);
+			rc = build_def_meta_to_root(s->rootfd, &m, err);
 			meta_image_free(&m);
 		}
 	}
@@ -146,7 +147,7 @@ static int run_cp(const char *opt1, const char *opt2, const char *src, const cha
 	argv[n++] = (char *)dst;
 	argv[n] = NULL;
 	char *what = lt_strdup_printf("%s: copying %s to %s", where, src, dst);
-	int rc = def_run_host(argv, NULL, 0, NULL, what, err);
+	int rc = build_def_run_host(argv, NULL, 0, NULL, what, err);
 	free(what);
 	return rc;
 }
@@ -157,14 +158,14 @@ static char *destination(def_stage_run *s, const char *dst, lt_error **err)
 {
 	size_t len = strlen(dst);
 	if (len > 0 && dst[len - 1] == '/') {
-		if (def_root_mkdirs(s->rootfd, dst, 0755, err) < 0)
+		if (build_def_root_mkdirs(s->rootfd, dst, 0755, err) < 0)
 			return NULL;
-		char *p = def_root_resolve(s->rootfs, s->rootfd, dst, err);
+		char *p = build_def_root_resolve(s->rootfs, s->rootfd, dst, err);
 		char *slash = p ? lt_strdup_printf("%s/", p) : NULL;
 		free(p);
 		return slash;
 	}
-	return def_root_resolve(s->rootfs, s->rootfd, dst, err);
+	return build_def_root_resolve(s->rootfs, s->rootfd, dst, err);
 }
 
 static const def_stage_run *stage_named(def_ctx *d, const char *name)
@@ -195,7 +196,7 @@ static int copy_from_stage(def_ctx *d, def_stage_run *s, const def_stage_run *fr
 		    g.gl_pathv[i] +
 		    (strncmp(g.gl_pathv[i], from->rootfs, root_len) == 0 ? root_len : 0);
 		/* the source, symlinks resolved inside the earlier stage's root */
-		char *src = def_root_resolve(from->rootfs, from->rootfd, rel, err);
+		char *src = build_def_root_resolve(from->rootfs, from->rootfd, rel, err);
 		char *real = NULL;
 		if (src != NULL) {
 			real = realpath(src, NULL);
@@ -233,9 +234,9 @@ static int copy_from_stage(def_ctx *d, def_stage_run *s, const def_stage_run *fr
 	return rc;
 }
 
-int def_files_from_stages(def_ctx *d, def_stage_run *s, lt_error **err)
+int build_def_files_from_stages(def_ctx *d, def_stage_run *s, lt_error **err)
 {
-	if (!def_section_selected(d, "files"))
+	if (!build_def_section_selected(d, "files"))
 		return 0;
 	for (size_t i = 0; i < s->def->n_sections; i++) {
 		const def_section *x = &s->def->sections[i];
@@ -247,7 +248,7 @@ int def_files_from_stages(def_ctx *d, def_stage_run *s, lt_error **err)
 					    d->def->path, x->line, x->args);
 		def_files_entry *e;
 		size_t n;
-		if (def_files_entries(d->def, x, &e, &n, err) < 0)
+		if (build_def_files_entries(d->def, x, &e, &n, err) < 0)
 			return -1;
 		int rc = 0;
 		for (size_t k = 0; k < n && rc == 0; k++) {
@@ -255,7 +256,7 @@ int def_files_from_stages(def_ctx *d, def_stage_run *s, lt_error **err)
 				e[k].dst[0] ? e[k].dst : e[k].src);
 			rc = copy_from_stage(d, s, from, &e[k], err);
 		}
-		def_files_entries_free(e, n);
+		build_def_files_entries_free(e, n);
 		if (rc < 0)
 			return -1;
 	}
@@ -292,9 +293,9 @@ static int copy_from_host(def_ctx *d, def_stage_run *s, const def_files_entry *e
 	return rc;
 }
 
-int def_files_from_host(def_ctx *d, def_stage_run *s, lt_error **err)
+int build_def_files_from_host(def_ctx *d, def_stage_run *s, lt_error **err)
 {
-	if (!def_section_selected(d, "files"))
+	if (!build_def_section_selected(d, "files"))
 		return 0;
 	for (size_t i = 0; i < s->def->n_sections; i++) {
 		const def_section *x = &s->def->sections[i];
@@ -303,7 +304,7 @@ int def_files_from_host(def_ctx *d, def_stage_run *s, lt_error **err)
 			continue;
 		def_files_entry *e;
 		size_t n;
-		if (def_files_entries(d->def, x, &e, &n, err) < 0)
+		if (build_def_files_entries(d->def, x, &e, &n, err) < 0)
 			return -1;
 		char *prefix = files ? NULL : lt_strdup_printf("/scif/apps/%s", x->app);
 		int rc = 0;
@@ -313,7 +314,7 @@ int def_files_from_host(def_ctx *d, def_stage_run *s, lt_error **err)
 			rc = copy_from_host(d, s, &e[k], prefix, err);
 		}
 		free(prefix);
-		def_files_entries_free(e, n);
+		build_def_files_entries_free(e, n);
 		if (rc < 0)
 			return -1;
 	}
@@ -367,11 +368,12 @@ static char **host_section_env(const char *rootfs)
 	return env;
 }
 
-int def_run_host_section(def_ctx *d, def_stage_run *s, enum def_section_kind kind, lt_error **err)
+int build_def_run_host_section(def_ctx *d, def_stage_run *s, enum def_section_kind kind,
+			       lt_error **err)
 {
-	const def_section *x = def_find_section(s->def, kind, NULL);
+	const def_section *x = build_def_find_section(s->def, kind, NULL);
 	const char *name = section_name(kind);
-	if (x == NULL || x->body[0] == '\0' || !def_section_selected(d, name))
+	if (x == NULL || x->body[0] == '\0' || !build_def_section_selected(d, name))
 		return 0;
 	char *script = lt_strdup_printf("%s/%s", d->workdir, name);
 	lt_atomic_file af;
@@ -385,11 +387,11 @@ int def_run_host_section(def_ctx *d, def_stage_run *s, enum def_section_kind kin
 	}
 	if (lt_atomic_commit(&af, err) < 0)
 		goto out;
-	argv = def_script_argv(x, script);
+	argv = build_def_script_argv(x, script);
 	envp = host_section_env(s->rootfs);
 	lt_info("Running %s scriptlet", name);
 	char *what = lt_strdup_printf("%s:%zu: %%%s", d->def->path, x->line, name);
-	rc = def_run_host(argv, envp, d->fakeroot ? DEF_HOST_FAKEROOT : 0, NULL, what, err);
+	rc = build_def_run_host(argv, envp, d->fakeroot ? DEF_HOST_FAKEROOT : 0, NULL, what, err);
 	free(what);
 out:
 	unlink(script);
@@ -436,11 +438,11 @@ static int container_binds(def_ctx *d, rt_options *ro, lt_error **err)
 	return 0;
 }
 
-int def_run_post(def_ctx *d, def_stage_run *s, lt_error **err)
+int build_def_run_post(def_ctx *d, def_stage_run *s, lt_error **err)
 {
-	if (!def_section_selected(d, "post"))
+	if (!build_def_section_selected(d, "post"))
 		return 0;
-	const def_section *post = def_find_section(s->def, DEF_POST, NULL);
+	const def_section *post = build_def_find_section(s->def, DEF_POST, NULL);
 	app_list apps;
 	apps_collect(s->def, &apps);
 	meta_def md = {.apps = apps.v, .n_apps = apps.n};
@@ -452,12 +454,12 @@ int def_run_post(def_ctx *d, def_stage_run *s, lt_error **err)
 		free(script);
 		return 0;
 	}
-	int rc = def_root_write(s->rootfd, ".post.script", script, strlen(script), 0755, err);
+	int rc = build_def_root_write(s->rootfd, ".post.script", script, strlen(script), 0755, err);
 	free(script);
 	if (rc < 0)
 		return -1;
 	def_section none = {.kind = DEF_POST, .args = "", .body = ""};
-	char **argv = def_script_argv(post ? post : &none, "/.post.script");
+	char **argv = build_def_script_argv(post ? post : &none, "/.post.script");
 	size_t argc = 0;
 	while (argv[argc] != NULL)
 		argc++;
@@ -483,7 +485,7 @@ int def_run_post(def_ctx *d, def_stage_run *s, lt_error **err)
 	rc = container_binds(d, &ro, err);
 	if (rc == 0)
 		rc = run_container(&ro, what, err);
-	def_root_remove(s->rootfd, ".post.script");
+	build_def_root_remove(s->rootfd, ".post.script");
 	rt_binds_free(ro.binds, ro.n_binds);
 	free(what);
 	for (size_t i = 0; i < argc; i++)
@@ -492,11 +494,11 @@ int def_run_post(def_ctx *d, def_stage_run *s, lt_error **err)
 	return rc;
 }
 
-int def_run_test(def_ctx *d, def_stage_run *s, const char *image, lt_error **err)
+int build_def_run_test(def_ctx *d, def_stage_run *s, const char *image, lt_error **err)
 {
-	const def_section *test = def_find_section(s->def, DEF_TEST, NULL);
+	const def_section *test = build_def_find_section(s->def, DEF_TEST, NULL);
 	if (d->o->notest || test == NULL || test->body[0] == '\0' ||
-	    !def_section_selected(d, "test"))
+	    !build_def_section_selected(d, "test"))
 		return 0;
 	bool dir = image == NULL;
 	rt_options ro = {
@@ -520,8 +522,8 @@ int def_run_test(def_ctx *d, def_stage_run *s, const char *image, lt_error **err
  * Metadata
  */
 
-int def_metadata(def_ctx *d, def_stage_run *s, meta_read_fn read, void *read_ctx, bool with_apps,
-		 meta_image *out, lt_error **err)
+int build_def_metadata(def_ctx *d, def_stage_run *s, meta_read_fn read, void *read_ctx,
+		       bool with_apps, meta_image *out, lt_error **err)
 {
 	const def_stage *st = s->def;
 	const char **keys = lt_xcalloc(st->n_headers + 1, sizeof(*keys));
@@ -532,16 +534,19 @@ int def_metadata(def_ctx *d, def_stage_run *s, meta_read_fn read, void *read_ctx
 	}
 	char *runscript = NULL, *startscript = NULL, *test = NULL;
 	const def_section *x;
-	if ((x = def_find_section(st, DEF_RUNSCRIPT, NULL)) && def_section_selected(d, "runscript"))
-		runscript = def_script_file(x);
-	if ((x = def_find_section(st, DEF_STARTSCRIPT, NULL)) &&
-	    def_section_selected(d, "startscript"))
-		startscript = def_script_file(x);
-	if ((x = def_find_section(st, DEF_TEST, NULL)) && def_section_selected(d, "test"))
-		test = def_script_file(x);
+	if ((x = build_def_find_section(st, DEF_RUNSCRIPT, NULL)) &&
+	    build_def_section_selected(d, "runscript"))
+		runscript = build_def_script_file(x);
+	if ((x = build_def_find_section(st, DEF_STARTSCRIPT, NULL)) &&
+	    build_def_section_selected(d, "startscript"))
+		startscript = build_def_script_file(x);
+	if ((x = build_def_find_section(st, DEF_TEST, NULL)) &&
+	    build_def_section_selected(d, "test"))
+		test = build_def_script_file(x);
 	json_t *labels = NULL;
-	if ((x = def_find_section(st, DEF_LABELS, NULL)) && def_section_selected(d, "labels"))
-		labels = def_labels(x);
+	if ((x = build_def_find_section(st, DEF_LABELS, NULL)) &&
+	    build_def_section_selected(d, "labels"))
+		labels = build_def_labels(x);
 	app_list apps;
 	apps_collect(st, &apps);
 	meta_def md = {
@@ -549,9 +554,10 @@ int def_metadata(def_ctx *d, def_stage_run *s, meta_read_fn read, void *read_ctx
 	    .header_keys = keys,
 	    .header_values = values,
 	    .n_headers = st->n_headers,
-	    .help = def_section_selected(d, "help") ? body_of(st, DEF_HELP, NULL) : NULL,
-	    .environment =
-		def_section_selected(d, "environment") ? body_of(st, DEF_ENVIRONMENT, NULL) : NULL,
+	    .help = build_def_section_selected(d, "help") ? body_of(st, DEF_HELP, NULL) : NULL,
+	    .environment = build_def_section_selected(d, "environment")
+			       ? body_of(st, DEF_ENVIRONMENT, NULL)
+			       : NULL,
 	    .runscript = runscript,
 	    .startscript = startscript,
 	    .test = test,
@@ -594,14 +600,14 @@ int def_metadata(def_ctx *d, def_stage_run *s, meta_read_fn read, void *read_ctx
 	return rc;
 }
 
-int def_insert_metadata(def_ctx *d, def_stage_run *s, lt_error **err)
+int build_def_insert_metadata(def_ctx *d, def_stage_run *s, lt_error **err)
 {
 	meta_image m;
-	if (def_metadata(d, s, read_in_root, &s->rootfd, false, &m, err) < 0)
+	if (build_def_metadata(d, s, read_in_root, &s->rootfd, false, &m, err) < 0)
 		return -1;
-	int rc = def_meta_to_root(s->rootfd, &m, err);
+	int rc = build_def_meta_to_root(s->rootfd, &m, err);
 	meta_image_free(&m);
 	/* what %post left for the labels is in labels.json now */
-	def_root_remove(s->rootfd, ".build.labels");
+	build_def_root_remove(s->rootfd, ".build.labels");
 	return rc;
 }

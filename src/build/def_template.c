@@ -88,8 +88,8 @@ static bool split_key_value(const char *s, size_t len, char **key, char **value)
 	if (!eq)
 		return false;
 	size_t key_len, value_len;
-	const char *k = def_trim(s, (size_t)(eq - s), &key_len);
-	const char *v = def_trim(eq + 1, len - (size_t)(eq + 1 - s), &value_len);
+	const char *k = build_def_trim(s, (size_t)(eq - s), &key_len);
+	const char *v = build_def_trim(eq + 1, len - (size_t)(eq + 1 - s), &value_len);
 	if (key_len == 0)
 		return false;
 	*key = lt_xstrndup(k, key_len);
@@ -109,7 +109,7 @@ static int read_arg_file(def_vars *v, const char *file, lt_error **err)
 		size_t line_len = nl ? (size_t)(nl - line) : (size_t)(data + len - line);
 		lineno++;
 		size_t text_len;
-		const char *text = def_trim(line, line_len, &text_len);
+		const char *text = build_def_trim(line, line_len, &text_len);
 		if (text_len > 0 && text[0] != '#') {
 			char *key, *value;
 			if (split_key_value(text, text_len, &key, &value))
@@ -124,20 +124,20 @@ static int read_arg_file(def_vars *v, const char *file, lt_error **err)
 	return 0;
 }
 
-int def_vars_new(const char *path, const def_args *args, def_vars **out, lt_error **err)
+int build_def_vars_new(const char *path, const def_args *args, def_vars **out, lt_error **err)
 {
 	def_vars *v = lt_xcalloc(1, sizeof(*v));
 	v->path = path;
 	v->warn_unused = args && args->warn_unused;
 	if (args && args->file && read_arg_file(v, args->file, err) < 0) {
-		def_vars_free(v);
+		build_def_vars_free(v);
 		return -1;
 	}
 	for (size_t i = 0; args && i < args->n_values; i++) {
 		const char *arg = args->values[i];
 		char *key, *value;
 		if (!split_key_value(arg, strlen(arg), &key, &value)) {
-			def_vars_free(v);
+			build_def_vars_free(v);
 			return lt_error_set(err, 0, "--build-arg '%s': not KEY=VALUE", arg);
 		}
 		/* A newline would shift every later line of the file, and line numbers are
@@ -145,7 +145,7 @@ int def_vars_new(const char *path, const def_args *args, def_vars **out, lt_erro
 		if (strchr(value, '\n')) {
 			free(key);
 			free(value);
-			def_vars_free(v);
+			build_def_vars_free(v);
 			return lt_error_set(err, 0, "--build-arg '%s': the value holds a newline",
 					    arg);
 		}
@@ -155,7 +155,7 @@ int def_vars_new(const char *path, const def_args *args, def_vars **out, lt_erro
 	return 0;
 }
 
-void def_vars_free(def_vars *v)
+void build_def_vars_free(def_vars *v)
 {
 	if (!v)
 		return;
@@ -164,15 +164,15 @@ void def_vars_free(def_vars *v)
 	free(v);
 }
 
-void def_vars_begin_stage(def_vars *v)
+void build_def_vars_begin_stage(def_vars *v)
 {
 	list_clear(&v->defaults);
 }
 
-void def_vars_add_default(def_vars *v, const char *line, size_t len, size_t lineno)
+void build_def_vars_add_default(def_vars *v, const char *line, size_t len, size_t lineno)
 {
 	size_t text_len;
-	const char *text = def_trim(line, len, &text_len);
+	const char *text = build_def_trim(line, len, &text_len);
 	if (text_len == 0 || text[0] == '#')
 		return;
 	char *key, *value;
@@ -189,7 +189,7 @@ static bool match_placeholder(const char *s, size_t len, const char **name, size
 			      size_t *total)
 {
 	size_t i = 2;
-	while (i < len && def_is_blank(s[i]))
+	while (i < len && build_def_is_blank(s[i]))
 		i++;
 	size_t start = i;
 	while (i < len && is_word_char(s[i]))
@@ -197,7 +197,7 @@ static bool match_placeholder(const char *s, size_t len, const char **name, size
 	if (i == start)
 		return false;
 	size_t end = i;
-	while (i < len && def_is_blank(s[i]))
+	while (i < len && build_def_is_blank(s[i]))
 		i++;
 	if (i + 2 > len || s[i] != '}' || s[i + 1] != '}')
 		return false;
@@ -268,21 +268,21 @@ static int expand(def_vars *v, const char *s, size_t len, bool skip_comments, si
 			continue;
 		if (skip_comments && in_comment(s, i))
 			break;
-		def_buf_append(out, s + copied, i - copied);
+		build_def_buf_append(out, s + copied, i - copied);
 		if (append_value(v, name, name_len, lineno, chain, depth, out, err) < 0)
 			return -1;
 		i += total - 1;
 		copied = i + 1;
 	}
-	def_buf_append(out, s + copied, len - copied);
+	build_def_buf_append(out, s + copied, len - copied);
 	return 0;
 }
 
-int def_template_line(def_vars *v, const char *line, size_t len, size_t lineno, char **out,
-		      lt_error **err)
+int build_def_template_line(def_vars *v, const char *line, size_t len, size_t lineno, char **out,
+			    lt_error **err)
 {
 	def_buf b = {0};
-	def_buf_append(&b, "", 0);
+	build_def_buf_append(&b, "", 0);
 	if (expand(v, line, len, true, lineno, NULL, 0, &b, err) < 0) {
 		free(b.data);
 		return -1;
@@ -291,15 +291,16 @@ int def_template_line(def_vars *v, const char *line, size_t len, size_t lineno, 
 	return 0;
 }
 
-int def_vars_check_unused(const def_vars *v, lt_error **err)
+int build_def_vars_check_unused(const def_vars *v, lt_error **err)
 {
 	def_buf names = {0};
 	for (size_t i = 0; i < v->given.n; i++) {
 		if (v->given.items[i].used)
 			continue;
 		if (names.len)
-			def_buf_append(&names, " ", 1);
-		def_buf_append(&names, v->given.items[i].name, strlen(v->given.items[i].name));
+			build_def_buf_append(&names, " ", 1);
+		build_def_buf_append(&names, v->given.items[i].name,
+				     strlen(v->given.items[i].name));
 	}
 	if (!names.len)
 		return 0;

@@ -11,7 +11,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "util.h"
+#include "util/util.h"
 
 enum def_section_kind {
 	DEF_ARGUMENTS,
@@ -85,14 +85,14 @@ typedef struct def_args {
  * header before the first section, Bootstrap first in each stage, known header keys, known
  * agents, known section names, app sections with an app name, undefined {{ vars }}, unused
  * build args, duplicate stage names, %files from an unknown or later stage. */
-int def_parse(const char *path, const char *text, const def_args *args, def_file **out,
-	      lt_error **err);
+int build_def_parse(const char *path, const char *text, const def_args *args, def_file **out,
+		    lt_error **err);
 /* Reads and parses the file at path. */
-int def_parse_file(const char *path, const def_args *args, def_file **out, lt_error **err);
-void def_file_free(def_file *d);
+int build_def_parse_file(const char *path, const def_args *args, def_file **out, lt_error **err);
+void build_def_file_free(def_file *d);
 
 /* The value of a header key (lower case) in a stage, or NULL. */
-const char *def_stage_header(const def_stage *s, const char *key);
+const char *build_def_stage_header(const def_stage *s, const char *key);
 
 /* One line of a %files section: source on the host (or in the `from` stage) and destination
  * in the image (defaults to the source). Quotes ("a b" or 'a b') are removed. Globs are not
@@ -102,59 +102,59 @@ typedef struct def_files_entry {
 	char *dst;
 	size_t line;
 } def_files_entry;
-int def_files_entries(const def_file *d, const def_section *s, def_files_entry **out, size_t *n,
-		      lt_error **err);
-void def_files_entries_free(def_files_entry *e, size_t n);
+int build_def_files_entries(const def_file *d, const def_section *s, def_files_entry **out,
+			    size_t *n, lt_error **err);
+void build_def_files_entries_free(def_files_entry *e, size_t n);
 
 /* %labels / %applabels: "KEY value" lines (split at the first run of blanks; a key alone has an
  * empty value); comments and blank lines skipped. Returns a JSON object (new reference) with the
  * labels in file order. */
-json_t *def_labels(const def_section *s);
+json_t *build_def_labels(const def_section *s);
 
 /* The file Apptainer writes for %runscript, %startscript, %test, %apprun, %appstart and
  * %apptest: the section's own "#!" first line if it has one, else "#!/bin/sh"; the section's
  * args (comment-stripped) appended to that line; then a blank line and the body. */
-char *def_script_file(const def_section *s);
+char *build_def_script_file(const def_section *s);
 
 /* The command Apptainer runs a build script section (%setup, %post, %pre) with: /bin/sh -ex
  * plus the section args, then script_path; with "-c CMD..." in the args: /bin/sh -ex -c
  * "CMD... script_path". %post ignores a "#!" first line in the body (it is a comment to sh).
  * Returns a NULL-terminated argv (free each string, then the array). */
-char **def_script_argv(const def_section *s, const char *script_path);
+char **build_def_script_argv(const def_section *s, const char *script_path);
 
 /* ---------------------------------------------------------------------------------------------
- * Internal to the parser: def_parse.c templates each stage's lines through def_template.c.
+ * Internal to the parser: build_def_parse.c templates each stage's lines through def_template.c.
  */
 /* The build-argument values of one parse: --build-arg and --build-arg-file values (checked for
  * use at the end), plus the %arguments defaults of the stage being templated. `path` (the
  * definition file, for messages) must outlive the set. */
 typedef struct def_vars def_vars;
-int def_vars_new(const char *path, const def_args *args, def_vars **out, lt_error **err);
-void def_vars_free(def_vars *v);
+int build_def_vars_new(const char *path, const def_args *args, def_vars **out, lt_error **err);
+void build_def_vars_free(def_vars *v);
 /* Forgets the previous stage's %arguments defaults: each stage has its own. */
-void def_vars_begin_stage(def_vars *v);
+void build_def_vars_begin_stage(def_vars *v);
 /* One line of a %arguments body (line `lineno`, without its newline): "KEY=VALUE"; blank and
  * '#' lines are skipped, other lines are warned about and skipped. */
-void def_vars_add_default(def_vars *v, const char *line, size_t len, size_t lineno);
+void build_def_vars_add_default(def_vars *v, const char *line, size_t len, size_t lineno);
 /* Replaces the {{ var }} placeholders of one line (without its newline) that are not in a
  * comment; *out is a new string. */
-int def_template_line(def_vars *v, const char *line, size_t len, size_t lineno, char **out,
-		      lt_error **err);
+int build_def_template_line(def_vars *v, const char *line, size_t len, size_t lineno, char **out,
+			    lt_error **err);
 /* Fails when a --build-arg / --build-arg-file value was never used (only warns with
  * warn_unused). */
-int def_vars_check_unused(const def_vars *v, lt_error **err);
+int build_def_vars_check_unused(const def_vars *v, lt_error **err);
 
-/* Text helpers of def_parse.c, def_template.c and def_sections.c. Blanks are what Apptainer
+/* Text helpers of build_def_parse.c, def_template.c and def_sections.c. Blanks are what Apptainer
  * trims from definition-file lines: ' ', '\t', '\r', '\v' and '\f' (never '\n'). */
-bool def_is_blank(char c);
+bool build_def_is_blank(char c);
 /* [s, s + len) without leading and trailing blanks: its start, and its length in *out_len. */
-const char *def_trim(const char *s, size_t len, size_t *out_len);
+const char *build_def_trim(const char *s, size_t len, size_t *out_len);
 /* A growing NUL-terminated string; {0} is empty (data stays NULL until the first append). */
 typedef struct def_buf {
 	char *data;
 	size_t len;
 	size_t cap;
 } def_buf;
-void def_buf_append(def_buf *b, const char *s, size_t n);
+void build_def_buf_append(def_buf *b, const char *s, size_t n);
 
 #endif

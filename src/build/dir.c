@@ -1,6 +1,6 @@
 /* Directory (sandbox) sources: the tree is read from the host with lstat-style calls that never
  * follow symlinks, hard links are found by device and inode number, and file bytes are read
- * during pass 2 (LT_SRC_PATH). */
+ * during pass 2 (TREE_SRC_PATH). */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -16,7 +16,7 @@
 typedef struct seen_inode {
 	dev_t dev;
 	ino_t ino;
-	lt_inode *inode;
+	tree_inode *inode;
 } seen_inode;
 
 typedef struct dir_scan {
@@ -33,7 +33,7 @@ static size_t seen_slot(const dir_scan *s, dev_t dev, ino_t ino)
 	return (size_t)(h ^ (h >> 31)) & (s->cap_seen - 1);
 }
 
-static lt_inode *seen_find(const dir_scan *s, dev_t dev, ino_t ino)
+static tree_inode *seen_find(const dir_scan *s, dev_t dev, ino_t ino)
 {
 	if (s->cap_seen == 0)
 		return NULL;
@@ -45,7 +45,7 @@ static lt_inode *seen_find(const dir_scan *s, dev_t dev, ino_t ino)
 	}
 }
 
-static void seen_add(dir_scan *s, dev_t dev, ino_t ino, lt_inode *inode)
+static void seen_add(dir_scan *s, dev_t dev, ino_t ino, tree_inode *inode)
 {
 	if ((s->n_seen + 1) * 2 >= s->cap_seen) {
 		seen_inode *old = s->seen;
@@ -65,7 +65,7 @@ static void seen_add(dir_scan *s, dev_t dev, ino_t ino, lt_inode *inode)
 	s->n_seen++;
 }
 
-static void read_xattrs(dir_scan *s, const char *path, lt_inode *ino)
+static void read_xattrs(dir_scan *s, const char *path, tree_inode *ino)
 {
 	char names[65536];
 	ssize_t n = llistxattr(path, names, sizeof(names));
@@ -81,48 +81,48 @@ static void read_xattrs(dir_scan *s, const char *path, lt_inode *ino)
 		char value[65536];
 		ssize_t len = lgetxattr(path, k, value, sizeof(value));
 		if (len >= 0)
-			lt_inode_set_xattr(ino, k, value, (size_t)len);
+			tree_inode_set_xattr(ino, k, value, (size_t)len);
 	}
 }
 
-static lt_inode *inode_from_stat(const struct stat *st, const char *path, lt_error **err)
+static tree_inode *inode_from_stat(const struct stat *st, const char *path, lt_error **err)
 {
-	enum lt_ftype type;
+	enum tree_ftype type;
 	switch (st->st_mode & S_IFMT) {
 	case S_IFREG:
-		type = LT_FT_REG;
+		type = TREE_FT_REG;
 		break;
 	case S_IFDIR:
-		type = LT_FT_DIR;
+		type = TREE_FT_DIR;
 		break;
 	case S_IFLNK:
-		type = LT_FT_SYMLINK;
+		type = TREE_FT_SYMLINK;
 		break;
 	case S_IFCHR:
-		type = LT_FT_CHR;
+		type = TREE_FT_CHR;
 		break;
 	case S_IFBLK:
-		type = LT_FT_BLK;
+		type = TREE_FT_BLK;
 		break;
 	case S_IFIFO:
-		type = LT_FT_FIFO;
+		type = TREE_FT_FIFO;
 		break;
 	default:
-		type = LT_FT_SOCK;
+		type = TREE_FT_SOCK;
 		break;
 	}
-	lt_inode *ino = lt_inode_new(type);
+	tree_inode *ino = tree_inode_new(type);
 	ino->mode = st->st_mode & 07777;
 	ino->uid = st->st_uid;
 	ino->gid = st->st_gid;
 	ino->mtime = st->st_mtim.tv_sec;
-	if (type == LT_FT_REG) {
+	if (type == TREE_FT_REG) {
 		ino->size = (uint64_t)st->st_size;
 		if (ino->size > 0) {
-			ino->src = LT_SRC_PATH;
+			ino->src = TREE_SRC_PATH;
 			ino->src_path = lt_xstrdup(path);
 		}
-	} else if (type == LT_FT_SYMLINK) {
+	} else if (type == TREE_FT_SYMLINK) {
 		size_t cap = (size_t)st->st_size + 1;
 		char *target = lt_xmalloc(cap + 1);
 		ssize_t n = readlink(path, target, cap);
@@ -135,7 +135,7 @@ static lt_inode *inode_from_stat(const struct stat *st, const char *path, lt_err
 		target[n] = '\0';
 		ino->symlink = target;
 		ino->size = (uint64_t)n;
-	} else if (type == LT_FT_CHR || type == LT_FT_BLK) {
+	} else if (type == TREE_FT_CHR || type == TREE_FT_BLK) {
 		ino->rdev_major = major(st->st_rdev);
 		ino->rdev_minor = minor(st->st_rdev);
 	}
@@ -147,7 +147,7 @@ static int compare_strings(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-static int scan_dir(dir_scan *s, const char *host, lt_node *dir, int depth, lt_error **err)
+static int scan_dir(dir_scan *s, const char *host, tree_node *dir, int depth, lt_error **err)
 {
 	if (depth > 2048)
 		return lt_error_set(err, 0, "%s: directories nested too deeply", host);
@@ -180,14 +180,14 @@ static int scan_dir(dir_scan *s, const char *host, lt_node *dir, int depth, lt_e
 			lt_verbose("%s: sockets cannot be stored in an image, skipped", path);
 		} else if (!S_ISDIR(st.st_mode) && st.st_nlink > 1 &&
 			   seen_find(s, st.st_dev, st.st_ino) != NULL) {
-			lt_tree_add(s->c->tree, dir, names[i], seen_find(s, st.st_dev, st.st_ino));
+			tree_add(s->c->tree, dir, names[i], seen_find(s, st.st_dev, st.st_ino));
 		} else {
-			lt_inode *ino = inode_from_stat(&st, path, err);
+			tree_inode *ino = inode_from_stat(&st, path, err);
 			if (ino == NULL) {
 				rc = -1;
 			} else {
 				read_xattrs(s, path, ino);
-				lt_node *node = lt_tree_add(s->c->tree, dir, names[i], ino);
+				tree_node *node = tree_add(s->c->tree, dir, names[i], ino);
 				if (!S_ISDIR(st.st_mode) && st.st_nlink > 1)
 					seen_add(s, st.st_dev, st.st_ino, ino);
 				if (S_ISDIR(st.st_mode))
@@ -207,14 +207,14 @@ int build_dir_scan(build_ctx *c, const char *root, lt_error **err)
 	struct stat st;
 	if (lstat(root, &st) < 0)
 		return lt_error_set(err, errno, "%s", root);
-	lt_inode *ri = lt_tree_root(c->tree)->inode;
+	tree_inode *ri = tree_root(c->tree)->inode;
 	ri->mode = st.st_mode & 07777;
 	ri->uid = st.st_uid;
 	ri->gid = st.st_gid;
 	ri->mtime = st.st_mtim.tv_sec;
 	dir_scan s = {.c = c};
 	read_xattrs(&s, root, ri);
-	int rc = scan_dir(&s, root, lt_tree_root(c->tree), 0, err);
+	int rc = scan_dir(&s, root, tree_root(c->tree), 0, err);
 	c->report->dropped_xattrs += s.dropped_xattrs;
 	free(s.seen);
 	return rc;

@@ -21,8 +21,8 @@
 struct build_dir_writer {
 	build_ctx *c;
 	char *dest;
-	bool root;	/* owners and device nodes can be set */
-	lt_node **dirs; /* in pre-order; finished in reverse */
+	bool root;	  /* owners and device nodes can be set */
+	tree_node **dirs; /* in pre-order; finished in reverse */
 	size_t n_dirs, cap_dirs;
 	char **paths; /* first path of each regular file inode (inode->writer_data) */
 	size_t n_paths, cap_paths;
@@ -35,15 +35,15 @@ struct build_dir_writer {
 	lt_error **err; /* for the tree walks */
 };
 
-static char *node_host_path(const build_dir_writer *w, const lt_node *node)
+static char *node_host_path(const build_dir_writer *w, const tree_node *node)
 {
-	char *rel = lt_node_path(node);
+	char *rel = tree_node_path(node);
 	char *p = *rel ? lt_path_join(w->dest, rel) : lt_xstrdup(w->dest);
 	free(rel);
 	return p;
 }
 
-static void remember_dir(build_dir_writer *w, lt_node *node)
+static void remember_dir(build_dir_writer *w, tree_node *node)
 {
 	if (w->n_dirs == w->cap_dirs) {
 		w->cap_dirs = w->cap_dirs ? w->cap_dirs * 2 : 256;
@@ -52,7 +52,7 @@ static void remember_dir(build_dir_writer *w, lt_node *node)
 	w->dirs[w->n_dirs++] = node;
 }
 
-static void remember_path(build_dir_writer *w, lt_inode *ino, char *path)
+static void remember_path(build_dir_writer *w, tree_inode *ino, char *path)
 {
 	if (w->n_paths == w->cap_paths) {
 		w->cap_paths = w->cap_paths ? w->cap_paths * 2 : 256;
@@ -62,10 +62,10 @@ static void remember_path(build_dir_writer *w, lt_inode *ino, char *path)
 	ino->writer_data = path;
 }
 
-static int create_node(lt_node *node, void *arg)
+static int create_node(tree_node *node, void *arg)
 {
 	build_dir_writer *w = arg;
-	lt_inode *ino = node->inode;
+	tree_inode *ino = node->inode;
 	if (node->parent == NULL) {
 		remember_dir(w, node);
 		return 0;
@@ -73,13 +73,13 @@ static int create_node(lt_node *node, void *arg)
 	char *path = node_host_path(w, node);
 	int rc = 0;
 	switch (ino->type) {
-	case LT_FT_DIR:
+	case TREE_FT_DIR:
 		if (mkdir(path, 0700) < 0)
 			rc = lt_error_set(w->err, errno, "creating %s", path);
 		else
 			remember_dir(w, node);
 		break;
-	case LT_FT_REG:
+	case TREE_FT_REG:
 		if (ino->writer_data != NULL)
 			break; /* a further name of a file: linked in _finish, after its bytes */
 		int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
@@ -95,17 +95,17 @@ static int create_node(lt_node *node, void *arg)
 			path = NULL;
 		}
 		break;
-	case LT_FT_SYMLINK:
+	case TREE_FT_SYMLINK:
 		if (symlink(ino->symlink ? ino->symlink : "", path) < 0)
 			rc = lt_error_set(w->err, errno, "creating the symlink %s", path);
 		break;
-	case LT_FT_CHR:
-	case LT_FT_BLK:
+	case TREE_FT_CHR:
+	case TREE_FT_BLK:
 		if (!w->root) {
 			w->skipped_devices++;
 			break;
 		}
-		mode_t type = ino->type == LT_FT_CHR ? S_IFCHR : S_IFBLK;
+		mode_t type = ino->type == TREE_FT_CHR ? S_IFCHR : S_IFBLK;
 		/* root in a user namespace may not create devices (EPERM) */
 		if (mknod(path, type | 0600, makedev(ino->rdev_major, ino->rdev_minor)) < 0) {
 			if (errno == EPERM)
@@ -114,11 +114,11 @@ static int create_node(lt_node *node, void *arg)
 				rc = lt_error_set(w->err, errno, "creating the device %s", path);
 		}
 		break;
-	case LT_FT_FIFO:
+	case TREE_FT_FIFO:
 		if (mkfifo(path, 0600) < 0)
 			rc = lt_error_set(w->err, errno, "creating the fifo %s", path);
 		break;
-	case LT_FT_SOCK:
+	case TREE_FT_SOCK:
 		break; /* a socket file means nothing without its listener */
 	}
 	free(path);
@@ -126,9 +126,9 @@ static int create_node(lt_node *node, void *arg)
 }
 
 /* Owner, xattrs, mode and times of one name; symlinks get owner and times only. */
-static int apply_attrs(build_dir_writer *w, const char *path, const lt_inode *ino)
+static int apply_attrs(build_dir_writer *w, const char *path, const tree_inode *ino)
 {
-	bool link = ino->type == LT_FT_SYMLINK;
+	bool link = ino->type == TREE_FT_SYMLINK;
 	if (w->root && lchown(path, ino->uid, ino->gid) < 0) {
 		/* EINVAL: root in a user namespace without that id in its map */
 		if (errno != EINVAL && errno != EPERM)
@@ -136,7 +136,7 @@ static int apply_attrs(build_dir_writer *w, const char *path, const lt_inode *in
 		w->failed_owners++;
 	}
 	for (size_t i = 0; i < ino->n_xattrs; i++) {
-		const lt_xattr *x = &ino->xattrs[i];
+		const tree_xattr *x = &ino->xattrs[i];
 		/* security.* and trusted.* need privileges the builder may lack; the image stays
 		 * usable without them, so they are counted rather than fatal. */
 		if (lsetxattr(path, x->key, x->value, x->len, 0) < 0)
@@ -151,20 +151,20 @@ static int apply_attrs(build_dir_writer *w, const char *path, const lt_inode *in
 	return 0;
 }
 
-static int finish_node(lt_node *node, void *arg)
+static int finish_node(tree_node *node, void *arg)
 {
 	build_dir_writer *w = arg;
-	lt_inode *ino = node->inode;
-	if (ino->type == LT_FT_DIR || ino->type == LT_FT_SOCK)
+	tree_inode *ino = node->inode;
+	if (ino->type == TREE_FT_DIR || ino->type == TREE_FT_SOCK)
 		return 0;
 	char *path = node_host_path(w, node);
 	struct stat st;
-	if ((ino->type == LT_FT_CHR || ino->type == LT_FT_BLK) && lstat(path, &st) < 0) {
+	if ((ino->type == TREE_FT_CHR || ino->type == TREE_FT_BLK) && lstat(path, &st) < 0) {
 		free(path); /* left out */
 		return 0;
 	}
 	int rc = 0;
-	const char *first = ino->type == LT_FT_REG ? ino->writer_data : NULL;
+	const char *first = ino->type == TREE_FT_REG ? ino->writer_data : NULL;
 	if (first != NULL && strcmp(first, path) != 0) {
 		if (link(first, path) < 0)
 			rc = lt_error_set(w->err, errno, "linking %s to %s", path, first);
@@ -175,12 +175,12 @@ static int finish_node(lt_node *node, void *arg)
 	return rc;
 }
 
-static bool dir_has_data(void *ctx, const lt_inode *ino)
+static bool dir_has_data(void *ctx, const tree_inode *ino)
 {
 	return ino->written;
 }
 
-static int dir_begin(void *ctx, lt_inode *ino, lt_error **err)
+static int dir_begin(void *ctx, tree_inode *ino, lt_error **err)
 {
 	build_dir_writer *w = ctx;
 	w->fd_path = ino->writer_data;
@@ -240,8 +240,8 @@ int build_dir_writer_new(build_ctx *c, const char *dest, build_dir_writer **out,
 	w->root = geteuid() == 0;
 	w->fd = -1;
 	w->err = err;
-	lt_tree_sort(c->tree);
-	if (lt_tree_walk(c->tree, create_node, w) != 0) {
+	tree_sort(c->tree);
+	if (tree_walk(c->tree, create_node, w) != 0) {
 		build_dir_writer_free(w);
 		return -1;
 	}
@@ -252,7 +252,7 @@ int build_dir_writer_new(build_ctx *c, const char *dest, build_dir_writer **out,
 int build_dir_writer_finish(build_dir_writer *w, lt_error **err)
 {
 	w->err = err;
-	if (lt_tree_walk(w->c->tree, finish_node, w) != 0)
+	if (tree_walk(w->c->tree, finish_node, w) != 0)
 		return -1;
 	for (size_t i = w->n_dirs; i-- > 0;) {
 		char *path = node_host_path(w, w->dirs[i]);
@@ -274,9 +274,9 @@ int build_dir_writer_finish(build_dir_writer *w, lt_error **err)
 	return 0;
 }
 
-static int forget_node(lt_node *node, void *arg)
+static int forget_node(tree_node *node, void *arg)
 {
-	if (node->inode->type == LT_FT_REG) {
+	if (node->inode->type == TREE_FT_REG) {
 		node->inode->writer_data = NULL;
 		node->inode->written = false;
 	}
@@ -292,7 +292,7 @@ void build_dir_writer_free(build_dir_writer *w)
 	for (size_t i = 0; i < w->n_paths; i++)
 		free(w->paths[i]);
 	/* the inodes outlive the writer: no dangling pointers into freed paths */
-	lt_tree_walk(w->c->tree, forget_node, NULL);
+	tree_walk(w->c->tree, forget_node, NULL);
 	free(w->paths);
 	free(w->dirs);
 	free(w->dest);

@@ -8,23 +8,23 @@
 
 #include "build_internal.h"
 
-static lt_inode *meta_inode(const meta_entry *e, int64_t mtime)
+static tree_inode *meta_inode(const meta_entry *e, int64_t mtime)
 {
-	lt_inode *ino = NULL;
+	tree_inode *ino = NULL;
 	switch (e->kind) {
 	case META_DIR:
-		ino = lt_inode_new(LT_FT_DIR);
+		ino = tree_inode_new(TREE_FT_DIR);
 		break;
 	case META_FILE: {
-		ino = lt_inode_new(LT_FT_REG);
+		ino = tree_inode_new(TREE_FT_REG);
 		uint8_t *copy = lt_xmalloc(e->len ? e->len : 1);
 		if (e->len)
 			memcpy(copy, e->data, e->len);
-		lt_inode_set_buffer(ino, copy, e->len);
+		tree_inode_set_buffer(ino, copy, e->len);
 		break;
 	}
 	case META_SYMLINK:
-		ino = lt_inode_new(LT_FT_SYMLINK);
+		ino = tree_inode_new(TREE_FT_SYMLINK);
 		ino->symlink = lt_xstrdup(e->target);
 		ino->size = strlen(e->target);
 		break;
@@ -42,23 +42,22 @@ int build_insert_meta(build_ctx *c, const meta_image *m, lt_error **err)
 		char *parent =
 		    slash ? lt_xstrndup(e->path, (size_t)(slash - e->path)) : lt_xstrdup("");
 		const char *base = slash ? slash + 1 : e->path;
-		lt_node *dir = NULL;
-		int rc = lt_tree_resolve_dir(c->tree, NULL, parent, true, &dir, err);
+		tree_node *dir = NULL;
+		int rc = tree_resolve_dir(c->tree, NULL, parent, true, &dir, err);
 		free(parent);
 		if (rc < 0)
 			return lt_error_wrap(err, "adding /%s to the image", e->path);
-		lt_node *existing = lt_tree_child(c->tree, dir, base);
+		tree_node *existing = tree_child(c->tree, dir, base);
 		if (existing != NULL) {
 			bool same_kind_dir =
-			    e->kind == META_DIR && existing->inode->type == LT_FT_DIR;
+			    e->kind == META_DIR && existing->inode->type == TREE_FT_DIR;
 			if (same_kind_dir || !e->replace)
 				continue; /* keep what the image has */
-			lt_tree_replace_inode(c->tree, existing,
-					      meta_inode(e, c->opts->build_time));
+			tree_replace_inode(c->tree, existing, meta_inode(e, c->opts->build_time));
 			existing->implicit = false;
 			continue;
 		}
-		lt_tree_add(c->tree, dir, base, meta_inode(e, c->opts->build_time));
+		tree_add(c->tree, dir, base, meta_inode(e, c->opts->build_time));
 	}
 	return 0;
 }
@@ -69,7 +68,7 @@ typedef struct feed_ctx {
 	lt_error **err;
 } feed_ctx;
 
-static int feed_path(feed_ctx *f, lt_inode *ino)
+static int feed_path(feed_ctx *f, tree_inode *ino)
 {
 	int fd = open(ino->src_path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0)
@@ -105,30 +104,30 @@ static int feed_path(feed_ctx *f, lt_inode *ino)
 	return rc;
 }
 
-static int feed_node(lt_node *node, void *arg)
+static int feed_node(tree_node *node, void *arg)
 {
 	feed_ctx *f = arg;
-	lt_inode *ino = node->inode;
-	if (ino->type != LT_FT_REG || f->w->has_data(f->w->ctx, ino))
+	tree_inode *ino = node->inode;
+	if (ino->type != TREE_FT_REG || f->w->has_data(f->w->ctx, ino))
 		return 0;
-	if (ino->src == LT_SRC_BUFFER) {
+	if (ino->src == TREE_SRC_BUFFER) {
 		if (f->w->begin_file(f->w->ctx, ino, f->err) < 0 ||
 		    f->w->append(f->w->ctx, ino->src_buffer, ino->size, f->err) < 0 ||
 		    f->w->end_file(f->w->ctx, f->err) < 0)
 			return -1;
 		return 0;
 	}
-	if (ino->src == LT_SRC_PATH)
+	if (ino->src == TREE_SRC_PATH)
 		return feed_path(f, ino);
 	return 0;
 }
 
-static bool squash_has_data(void *ctx, const lt_inode *ino)
+static bool squash_has_data(void *ctx, const tree_inode *ino)
 {
 	return ino->writer_data != NULL;
 }
 
-static int squash_begin(void *ctx, lt_inode *ino, lt_error **err)
+static int squash_begin(void *ctx, tree_inode *ino, lt_error **err)
 {
 	return sq_writer_begin_file(ctx, ino, err);
 }
@@ -161,32 +160,32 @@ void build_sink_squash(build_sink *sink, sq_writer *w)
 int build_feed_local(build_ctx *c, const build_sink *w, lt_error **err)
 {
 	feed_ctx f = {.c = c, .w = w, .err = err};
-	lt_tree_sort(c->tree);
-	return lt_tree_walk(c->tree, feed_node, &f) == 0 ? 0 : -1;
+	tree_sort(c->tree);
+	return tree_walk(c->tree, feed_node, &f) == 0 ? 0 : -1;
 }
 
 /* Reads a small file of the tree (metadata or a host file) into a new string; NULL when the
  * path is missing or not a regular file. Symlinks inside the tree are followed. */
 char *build_tree_file(build_ctx *c, const char *path, lt_error **err)
 {
-	lt_node *n = lt_tree_lookup(c->tree, path);
-	for (int hops = 0; n != NULL && n->inode->type == LT_FT_SYMLINK && hops < 40; hops++) {
+	tree_node *n = tree_lookup(c->tree, path);
+	for (int hops = 0; n != NULL && n->inode->type == TREE_FT_SYMLINK && hops < 40; hops++) {
 		const char *target = n->inode->symlink;
-		char *parent = lt_node_path(n->parent);
+		char *parent = tree_node_path(n->parent);
 		char *joined =
 		    target[0] == '/' ? lt_xstrdup(target + 1) : lt_path_join(parent, target);
 		free(parent);
 		char *clean = lt_path_confine(joined, NULL);
-		n = lt_tree_lookup(c->tree, clean);
+		n = tree_lookup(c->tree, clean);
 		free(joined);
 		free(clean);
 	}
-	if (n == NULL || n->inode->type != LT_FT_REG)
+	if (n == NULL || n->inode->type != TREE_FT_REG)
 		return NULL;
-	lt_inode *ino = n->inode;
-	if (ino->src == LT_SRC_BUFFER)
+	tree_inode *ino = n->inode;
+	if (ino->src == TREE_SRC_BUFFER)
 		return lt_xstrndup((const char *)ino->src_buffer, ino->size);
-	if (ino->src == LT_SRC_PATH) {
+	if (ino->src == TREE_SRC_PATH) {
 		char *data = NULL;
 		if (lt_read_file(ino->src_path, &data, NULL, err) < 0)
 			return NULL;
@@ -223,10 +222,10 @@ int build_sandbox_metadata(build_ctx *c, meta_image *m, lt_error **err)
 	meta_inspect_env env[64];
 	char *env_paths[64], *env_data[64];
 	size_t n_env = 0;
-	lt_node *envdir = lt_tree_lookup(c->tree, ".singularity.d/env");
-	if (envdir != NULL && envdir->inode->type == LT_FT_DIR) {
-		lt_tree_sort(c->tree);
-		for (lt_node *e = envdir->first_child; e && n_env < 64; e = e->next_sibling) {
+	tree_node *envdir = tree_lookup(c->tree, ".singularity.d/env");
+	if (envdir != NULL && envdir->inode->type == TREE_FT_DIR) {
+		tree_sort(c->tree);
+		for (tree_node *e = envdir->first_child; e && n_env < 64; e = e->next_sibling) {
 			bool docker = lt_str_has_prefix(e->name, "10-docker") &&
 				      lt_str_has_suffix(e->name, ".sh");
 			bool environment =

@@ -35,8 +35,8 @@ static char *layer_name(const build_ctx *c, size_t i)
 /* Opens layer i as a tar stream; both passes go through here. Pass 1 checks the diff_id (the
  * hash of the uncompressed tar); pass 2 does not hash the tar again: the blob's digest, checked
  * on every read, already pins the bytes pass 1 verified. */
-static int open_layer(build_ctx *c, size_t i, bool check_diff_id, blob_ctx *bc,
-		      lt_layer_reader **out, lt_error **err)
+static int open_layer(build_ctx *c, size_t i, bool check_diff_id, blob_ctx *bc, layer_reader **out,
+		      lt_error **err)
 {
 	bc->progress = c->progress;
 	char *name = layer_name(c, i);
@@ -45,8 +45,8 @@ static int open_layer(build_ctx *c, size_t i, bool check_diff_id, blob_ctx *bc,
 		free(name);
 		return -1;
 	}
-	*out = lt_layer_reader_new(read_blob, bc, name,
-				   check_diff_id ? c->image->layers[i].diff_id : NULL);
+	*out = layer_reader_new(read_blob, bc, name,
+				check_diff_id ? c->image->layers[i].diff_id : NULL);
 	free(name);
 	return 0;
 }
@@ -55,7 +55,7 @@ static int open_layer(build_ctx *c, size_t i, bool check_diff_id, blob_ctx *bc,
 /* Pass 1                                                                                      */
 
 typedef struct scan_job {
-	lt_layer_list list;
+	layer_list list;
 	lt_error *err;
 	bool done;
 } scan_job;
@@ -84,11 +84,11 @@ static void *scan_worker(void *arg)
 
 		scan_job *job = &p->jobs[i];
 		blob_ctx bc = {0};
-		lt_layer_reader *r = NULL;
+		layer_reader *r = NULL;
 		lt_error *err = NULL;
 		if (open_layer(p->c, i, true, &bc, &r, &err) == 0) {
-			lt_layer_scan(r, &job->list, &err);
-			lt_layer_reader_free(r);
+			layer_scan(r, &job->list, &err);
+			layer_reader_free(r);
 			img_blob_close(bc.blob);
 		}
 		pthread_mutex_lock(&p->lock);
@@ -134,7 +134,7 @@ static unsigned scan_threads(const build_ctx *c)
 	return n ? n : 1;
 }
 
-static void add_want(build_ctx *c, lt_inode *ino)
+static void add_want(build_ctx *c, tree_inode *ino)
 {
 	uint32_t l = ino->src_layer;
 	size_t n = c->n_wants[l];
@@ -145,11 +145,11 @@ static void add_want(build_ctx *c, lt_inode *ino)
 	c->n_wants[l] = n + 1;
 }
 
-static int collect_wants(lt_node *node, void *arg)
+static int collect_wants(tree_node *node, void *arg)
 {
 	build_ctx *c = arg;
-	lt_inode *ino = node->inode;
-	if (ino->type == LT_FT_REG && ino->src == LT_SRC_LAYER && !ino->mark) {
+	tree_inode *ino = node->inode;
+	if (ino->type == TREE_FT_REG && ino->src == TREE_SRC_LAYER && !ino->mark) {
 		ino->mark = true;
 		add_want(c, ino);
 	}
@@ -196,8 +196,8 @@ int build_oci_merge(build_ctx *c, lt_error **err)
 			break;
 		}
 		char *name = layer_name(c, i);
-		lt_apply_stats stats = {0};
-		rc = lt_layer_apply(c->tree, (uint32_t)i, &job->list, name, &stats, err);
+		layer_apply_stats stats = {0};
+		rc = layer_apply(c->tree, (uint32_t)i, &job->list, name, &stats, err);
 		if (job->list.clamped > 0)
 			lt_warn("%s: %zu entr%s named outside the root (\"..\" or absolute) were "
 				"placed inside it",
@@ -213,7 +213,7 @@ int build_oci_merge(build_ctx *c, lt_error **err)
 		c->report->stored_bytes += job->list.stored_bytes;
 		c->report->tar_bytes += job->list.tar_bytes;
 		free(name);
-		lt_layer_list_free(&job->list);
+		layer_list_free(&job->list);
 	}
 	pthread_mutex_lock(&p.lock);
 	p.abort = true;
@@ -221,7 +221,7 @@ int build_oci_merge(build_ctx *c, lt_error **err)
 	for (unsigned t = 0; t < started; t++)
 		pthread_join(threads[t], NULL);
 	for (size_t i = 0; i < n; i++) {
-		lt_layer_list_free(&p.jobs[i].list);
+		layer_list_free(&p.jobs[i].list);
 		lt_error_free(&p.jobs[i].err);
 	}
 	free(threads);
@@ -241,7 +241,7 @@ static void collect_all_wants(build_ctx *c)
 	size_t n = c->image->n_layers;
 	c->wants = lt_xcalloc(n ? n : 1, sizeof(*c->wants));
 	c->n_wants = lt_xcalloc(n ? n : 1, sizeof(*c->n_wants));
-	lt_tree_walk(c->tree, collect_wants, c);
+	tree_walk(c->tree, collect_wants, c);
 	for (size_t i = 0; i < n; i++)
 		qsort(c->wants[i], c->n_wants[i], sizeof(build_want), compare_wants);
 }
@@ -249,8 +249,8 @@ static void collect_all_wants(build_ctx *c)
 /* ------------------------------------------------------------------------------------------ */
 /* Pass 2                                                                                      */
 
-static int feed_entry(lt_layer_reader *r, const lt_layer_entry *e, lt_inode *ino,
-		      const build_sink *w, const char *name, lt_error **err)
+static int feed_entry(layer_reader *r, const layer_entry *e, tree_inode *ino, const build_sink *w,
+		      const char *name, lt_error **err)
 {
 	if (e->path == NULL || e->size != ino->size)
 		return lt_error_set(err, 0, "%s changed while it was being read (entry %llu)", name,
@@ -262,7 +262,7 @@ static int feed_entry(lt_layer_reader *r, const lt_layer_entry *e, lt_inode *ino
 		const void *buf = NULL;
 		size_t len = 0;
 		uint64_t off = 0;
-		int rc = lt_layer_reader_data(r, &buf, &len, &off, err);
+		int rc = layer_reader_data(r, &buf, &len, &off, err);
 		if (rc < 0)
 			return -1;
 		if (rc == 0)
@@ -284,7 +284,7 @@ static int feed_entry(lt_layer_reader *r, const lt_layer_entry *e, lt_inode *ino
 static int feed_layer(build_ctx *c, size_t i, const build_sink *w, lt_error **err)
 {
 	blob_ctx bc = {0};
-	lt_layer_reader *r = NULL;
+	layer_reader *r = NULL;
 	if (open_layer(c, i, false, &bc, &r, err) < 0)
 		return -1;
 	char *name = layer_name(c, i);
@@ -292,8 +292,8 @@ static int feed_layer(build_ctx *c, size_t i, const build_sink *w, lt_error **er
 	size_t n = c->n_wants[i], k = 0;
 	int rc = 0;
 	while (k < n) {
-		const lt_layer_entry *e = NULL;
-		rc = lt_layer_reader_next(r, &e, err);
+		const layer_entry *e = NULL;
+		rc = layer_reader_next(r, &e, err);
 		if (rc <= 0)
 			break;
 		/* Several inodes can name one entry (a hard link entry that carried data). */
@@ -311,8 +311,8 @@ static int feed_layer(build_ctx *c, size_t i, const build_sink *w, lt_error **er
 		    lt_error_set(err, 0, "%s ended before entry %llu; it changed since it was read",
 				 name, (unsigned long long)wants[k].entry);
 	if (rc >= 0)
-		rc = lt_layer_reader_finish(r, err);
-	lt_layer_reader_free(r);
+		rc = layer_reader_finish(r, err);
+	layer_reader_free(r);
 	img_blob_close(bc.blob);
 	free(name);
 	return rc < 0 ? -1 : 0;

@@ -9,36 +9,36 @@
 #include <unistd.h>
 
 #include "build_internal.h"
-#include "sif.h"
+#include "sif/sif.h"
 
 /* The sandbox from the tree, into the empty directory `dest`. */
 /* --fix-perms (Apptainer's): the owner may read and write everything and enter every
  * directory, so that a user can change and remove what the image holds. */
-static uint32_t fixed_mode(enum lt_ftype type, uint32_t mode)
+static uint32_t fixed_mode(enum tree_ftype type, uint32_t mode)
 {
-	if (type == LT_FT_DIR)
+	if (type == TREE_FT_DIR)
 		return mode | 0700;
 	return mode | 0600 | ((mode & 0111) ? 0100 : 0);
 }
 
-static int fix_node(lt_node *node, void *arg)
+static int fix_node(tree_node *node, void *arg)
 {
-	lt_inode *ino = node->inode;
-	if (ino->type != LT_FT_SYMLINK)
+	tree_inode *ino = node->inode;
+	if (ino->type != TREE_FT_SYMLINK)
 		ino->mode = fixed_mode(ino->type, ino->mode);
 	return 0;
 }
 
 void build_fix_perms_tree(build_ctx *c)
 {
-	lt_tree_walk(c->tree, fix_node, NULL);
+	tree_walk(c->tree, fix_node, NULL);
 }
 
 static int fix_path(const char *path, const struct stat *st, int type, struct FTW *ftw)
 {
 	if (type == FTW_SL || S_ISLNK(st->st_mode))
 		return 0;
-	enum lt_ftype t = S_ISDIR(st->st_mode) ? LT_FT_DIR : LT_FT_REG;
+	enum tree_ftype t = S_ISDIR(st->st_mode) ? TREE_FT_DIR : TREE_FT_REG;
 	uint32_t mode = fixed_mode(t, (uint32_t)st->st_mode & 07777);
 	if (mode != ((uint32_t)st->st_mode & 07777))
 		chmod(path, mode);

@@ -3,8 +3,8 @@
 #include <strings.h>
 #include <time.h>
 
-#include "cli.h"
-#include "sif.h"
+#include "cli/cli.h"
+#include "sif/sif.h"
 
 int cli_usage_error(lt_error **err, const char *usage, const char *fmt, ...)
 {

@@ -6,8 +6,8 @@
 #include <getopt.h>
 #include <stdint.h>
 
-#include "build.h"
-#include "util.h"
+#include "build/build.h"
+#include "util/util.h"
 
 /* Exit statuses of litho itself (a container's own status is passed through unchanged). */
 enum {
@@ -121,14 +121,14 @@ void cli_push_arg(const char ***list, size_t *n, const char *arg);
 double cli_now(void);
 void cli_report_build(const build_opts *o, const build_report *rep, bool from_cache, double t0);
 
-int cmd_sif(int argc, char **argv, lt_error **err);
-int cmd_build(int argc, char **argv, lt_error **err);
-int cmd_action(int argc, char **argv, lt_error **err);
-int cmd_inspect(int argc, char **argv, lt_error **err);
-int cmd_run_help(int argc, char **argv, lt_error **err);
-int cmd_pull(int argc, char **argv, lt_error **err);
-int cmd_push(int argc, char **argv, lt_error **err);
-int cmd_registry(int argc, char **argv, lt_error **err);
-int cmd_cache(int argc, char **argv, lt_error **err);
+int cli_cmd_sif(int argc, char **argv, lt_error **err);
+int cli_cmd_build(int argc, char **argv, lt_error **err);
+int cli_cmd_action(int argc, char **argv, lt_error **err);
+int cli_cmd_inspect(int argc, char **argv, lt_error **err);
+int cli_cmd_run_help(int argc, char **argv, lt_error **err);
+int cli_cmd_pull(int argc, char **argv, lt_error **err);
+int cli_cmd_push(int argc, char **argv, lt_error **err);
+int cli_cmd_registry(int argc, char **argv, lt_error **err);
+int cli_cmd_cache(int argc, char **argv, lt_error **err);
 
 #endif

@@ -4,9 +4,9 @@
 #include <string.h>
 #include <time.h>
 
-#include "build.h"
-#include "cli.h"
-#include "sif.h"
+#include "build/build.h"
+#include "cli/cli.h"
+#include "sif/sif.h"
 
 static const char build_usage[] =
     "Usage: litho build [OPTIONS] OUT.sif|OUT-DIR SOURCE\n"
@@ -73,7 +73,7 @@ void cli_report_build(const build_opts *o, const build_report *rep, bool from_ca
 		    secs);
 }
 
-int cmd_build(int argc, char **argv, lt_error **err)
+int cli_cmd_build(int argc, char **argv, lt_error **err)
 {
 	static const struct option opts[] = {
 	    {"force", no_argument, NULL, 'F'},

@@ -2,8 +2,8 @@
 #include <getopt.h>
 #include <stdlib.h>
 
-#include "cli.h"
-#include "inspect.h"
+#include "cli/cli.h"
+#include "runtime/runtime.h"
 
 static const char inspect_usage[] =
     "Usage: litho inspect [OPTIONS] IMAGE\n"
@@ -28,7 +28,7 @@ static const char run_help_usage[] = "Usage: litho run-help [--app NAME] IMAGE\n
 				     "\n"
 				     "Shows the help of an image (or of one of its SCIF apps).\n";
 
-int cmd_inspect(int argc, char **argv, lt_error **err)
+int cli_cmd_inspect(int argc, char **argv, lt_error **err)
 {
 	enum { OPT_ALL = 256, OPT_LIST_APPS, OPT_APP };
 	static const struct option opts[] = {
@@ -98,7 +98,7 @@ int cmd_inspect(int argc, char **argv, lt_error **err)
 	return CLI_OK;
 }
 
-int cmd_run_help(int argc, char **argv, lt_error **err)
+int cli_cmd_run_help(int argc, char **argv, lt_error **err)
 {
 	static const struct option opts[] = {
 	    {"app", required_argument, NULL, 'a'},

@@ -2,7 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli.h"
+#include "cli/cli.h"
 
 static const char pull_usage[] =
     "Usage: litho pull [OPTIONS] [OUT.sif] REF\n"
@@ -19,7 +19,7 @@ static const char pull_usage[] =
     "      --dir DIR              folder for the output (also "
     "APPTAINER_PULLDIR)\n" CLI_CONVERT_USAGE CLI_REGISTRY_USAGE;
 
-int cmd_pull(int argc, char **argv, lt_error **err)
+int cli_cmd_pull(int argc, char **argv, lt_error **err)
 {
 	static const struct option opts[] = {
 	    {"force", no_argument, NULL, 'F'},
@@ -120,7 +120,7 @@ static const char push_usage[] =
     "      --annotation KEY=VALUE add an annotation to the manifest "
     "(repeatable)\n" CLI_REGISTRY_USAGE;
 
-int cmd_push(int argc, char **argv, lt_error **err)
+int cli_cmd_push(int argc, char **argv, lt_error **err)
 {
 	static const struct option opts[] = {
 	    {"annotation", required_argument, NULL, 'a'},

@@ -5,7 +5,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "cli.h"
+#include "cli/cli.h"
 
 static const char registry_usage[] =
     "Usage: litho registry login [OPTIONS] [docker://|oras://]HOST[:PORT]\n"
@@ -137,7 +137,7 @@ out:
 	return rc;
 }
 
-int cmd_registry(int argc, char **argv, lt_error **err)
+int cli_cmd_registry(int argc, char **argv, lt_error **err)
 {
 	const char *sub = argc > 1 ? argv[1] : NULL;
 	if (sub == NULL)
@@ -265,7 +265,7 @@ static bool confirm(const char *dir)
 	return buf[0] == 'y' || buf[0] == 'Y';
 }
 
-int cmd_cache(int argc, char **argv, lt_error **err)
+int cli_cmd_cache(int argc, char **argv, lt_error **err)
 {
 	static const struct option opts[] = {
 	    {"type", required_argument, NULL, 'T'},

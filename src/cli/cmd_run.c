@@ -4,8 +4,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "cli.h"
-#include "runtime.h"
+#include "cli/cli.h"
+#include "runtime/runtime.h"
 
 static const char run_usage[] =
     "Usage: litho run|exec|shell|test [OPTIONS] IMAGE [COMMAND] [ARGS...]\n"
@@ -76,7 +76,7 @@ static char **push(char **v, size_t *n, const char *s)
 	return v;
 }
 
-int cmd_action(int argc, char **argv, lt_error **err)
+int cli_cmd_action(int argc, char **argv, lt_error **err)
 {
 	static const struct option opts[] = {
 	    {"bind", required_argument, NULL, 'B'},

@@ -6,8 +6,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "cli.h"
-#include "sif.h"
+#include "cli/cli.h"
+#include "sif/sif.h"
 
 static const char sif_usage[] =
     "Usage: litho sif COMMAND [OPTIONS] ...\n"
@@ -379,7 +379,7 @@ static int sif_simple(const char *name, int argc, char **argv, bool takes_id, bo
 	return rc;
 }
 
-int cmd_sif(int argc, char **argv, lt_error **err)
+int cli_cmd_sif(int argc, char **argv, lt_error **err)
 {
 	if (argc < 2)
 		return cli_usage_error(err, sif_usage, "sif: missing command");

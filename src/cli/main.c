@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli.h"
+#include "cli/cli.h"
 
 static int cmd_version(int argc, char **argv, lt_error **err)
 {
@@ -15,18 +15,18 @@ static int cmd_version(int argc, char **argv, lt_error **err)
 static int cmd_help(int argc, char **argv, lt_error **err);
 
 static const cli_command commands[] = {
-    {"build", cmd_build, "build a SIF image from an image reference or a directory"},
-    {"pull", cmd_pull, "download an image (docker://, oras://) as a SIF file"},
-    {"push", cmd_push, "store a SIF file in a registry (oras://)"},
-    {"run", cmd_action, "run the image's runscript"},
-    {"exec", cmd_action, "run a command in the image"},
-    {"shell", cmd_action, "start a shell in the image"},
-    {"test", cmd_action, "run the image's test script"},
-    {"inspect", cmd_inspect, "show the metadata of an image (labels, runscript ...)"},
-    {"run-help", cmd_run_help, "show the help of an image"},
-    {"registry", cmd_registry, "log in to and out of registries"},
-    {"cache", cmd_cache, "list and clean the image cache"},
-    {"sif", cmd_sif, "create, inspect and edit SIF files (like siftool)"},
+    {"build", cli_cmd_build, "build a SIF image from an image reference or a directory"},
+    {"pull", cli_cmd_pull, "download an image (docker://, oras://) as a SIF file"},
+    {"push", cli_cmd_push, "store a SIF file in a registry (oras://)"},
+    {"run", cli_cmd_action, "run the image's runscript"},
+    {"exec", cli_cmd_action, "run a command in the image"},
+    {"shell", cli_cmd_action, "start a shell in the image"},
+    {"test", cli_cmd_action, "run the image's test script"},
+    {"inspect", cli_cmd_inspect, "show the metadata of an image (labels, runscript ...)"},
+    {"run-help", cli_cmd_run_help, "show the help of an image"},
+    {"registry", cli_cmd_registry, "log in to and out of registries"},
+    {"cache", cli_cmd_cache, "list and clean the image cache"},
+    {"sif", cli_cmd_sif, "create, inspect and edit SIF files (like siftool)"},
     {"version", cmd_version, "show the version"},
     {"help", cmd_help, "show this help"},
 };
@@ -73,7 +73,7 @@ int main(int argc, char **argv)
 	if (strcmp(lt_path_basename(argv[0]), "run-singularity") == 0) {
 		argv[0] = "run";
 		lt_error *err = NULL;
-		int rc = cmd_action(argc, argv, &err);
+		int rc = cli_cmd_action(argc, argv, &err);
 		if (err != NULL)
 			lt_error_report(err);
 		lt_error_free(&err);

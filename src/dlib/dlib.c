@@ -4,7 +4,7 @@
 #include <stdlib.h>
 
 #define DLIB_REAL_NAMES
-#include "dlib.h"
+#include "dlib/dlib.h"
 
 _Noreturn static void fail(const char *what, const char *detail)
 {

@@ -6,10 +6,10 @@
  * Docker's config.json; Apptainer's docker-config.json. Docker credential helpers (credsStore,
  * credHelpers) and identity tokens are not supported: such entries are skipped with a note. */
 #include <ctype.h>
-#include "dlib.h"
+#include "dlib/dlib.h"
 #include <errno.h>
 #include <fcntl.h>
-#include "dlib.h"
+#include "dlib/dlib.h"
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
@@ -23,7 +23,7 @@
 /* ---------------------------------------------------------------------------------------------
  * base64
  */
-char *reg_base64(const char *s, size_t len)
+char *img_reg_base64(const char *s, size_t len)
 {
 	char *out = lt_xmalloc(4 * ((len + 2) / 3) + 1);
 	int n = EVP_EncodeBlock((unsigned char *)out, (const unsigned char *)s, (int)len);
@@ -31,7 +31,7 @@ char *reg_base64(const char *s, size_t len)
 	return out;
 }
 
-char *reg_unbase64(const char *s, size_t *lenp)
+char *img_reg_unbase64(const char *s, size_t *lenp)
 {
 	/* EVP_DecodeBlock wants a multiple of 4 characters and ignores no whitespace. */
 	size_t n = strlen(s);
@@ -63,7 +63,7 @@ char *reg_unbase64(const char *s, size_t *lenp)
 /* ---------------------------------------------------------------------------------------------
  * Challenges
  */
-void reg_challenge_clear(reg_challenge *ch)
+void img_reg_challenge_clear(reg_challenge *ch)
 {
 	free(ch->realm);
 	free(ch->service);
@@ -118,7 +118,7 @@ static bool next_param(const char **p, char **key, char **value)
 	return true;
 }
 
-int reg_challenge_parse(const char *value, reg_challenge *ch)
+int img_reg_challenge_parse(const char *value, reg_challenge *ch)
 {
 	memset(ch, 0, sizeof(*ch));
 	if (value == NULL)
@@ -172,15 +172,15 @@ static void append_param(char **url, const char *key, const char *value)
 	*url = u;
 }
 
-int reg_token_fetch(reg_client *c, const char *realm, const char *service, const char *scope,
-		    const reg_creds *cr, const volatile bool *abort, char **token,
-		    int64_t *expires_in, lt_error **err)
+int img_reg_token_fetch(reg_client *c, const char *realm, const char *service, const char *scope,
+			const reg_creds *cr, const volatile bool *abort, char **token,
+			int64_t *expires_in, lt_error **err)
 {
 	*token = NULL;
 	*expires_in = MIN_TOKEN_LIFETIME;
 	if (!lt_str_has_prefix(realm, "https://") && !lt_str_has_prefix(realm, "http://"))
 		return lt_error_set(err, 0, "%s: unsupported token realm \"%s\"",
-				    reg_client_name(c), realm);
+				    img_reg_client_name(c), realm);
 	char *url = lt_xstrdup(realm);
 	if (service != NULL)
 		append_param(&url, "service", service);
@@ -200,7 +200,7 @@ int reg_token_fetch(reg_client *c, const char *realm, const char *service, const
 	if (cr != NULL) {
 		append_param(&url, "account", cr->user);
 		char *up = lt_strdup_printf("%s:%s", cr->user, cr->pass);
-		char *b = reg_base64(up, strlen(up));
+		char *b = img_reg_base64(up, strlen(up));
 		basic = lt_strdup_printf("Basic %s", b);
 		free(b);
 		free(up);
@@ -212,7 +212,7 @@ int reg_token_fetch(reg_client *c, const char *realm, const char *service, const
 		     .follow = true,
 		     .abort = abort};
 	reg_resp r = {0};
-	int rc = reg_do(c, &q, &r, err);
+	int rc = img_reg_do(c, &q, &r, err);
 	free(basic);
 	if (rc < 0) {
 		lt_error_wrap(err, "token server %s", realm);
@@ -221,17 +221,17 @@ int reg_token_fetch(reg_client *c, const char *realm, const char *service, const
 	if (r.status == 401 || r.status == 403) {
 		if (cr != NULL)
 			rc = lt_error_set(err, 0, "%s: authentication failed for user %s",
-					  reg_client_name(c), cr->user);
+					  img_reg_client_name(c), cr->user);
 		else
 			rc =
 			    lt_error_set(err, 0,
 					 "%s: the token server %s refuses anonymous access (log in "
 					 "with `litho registry login`)",
-					 reg_client_name(c), realm);
+					 img_reg_client_name(c), realm);
 		goto out;
 	}
 	if (r.status != 200) {
-		rc = reg_http_error(c, "token request", &r, err);
+		rc = img_reg_http_error(c, "token request", &r, err);
 		goto out;
 	}
 	json_t *j = json_loadb(r.body ? r.body : "", r.body_len, 0, NULL);
@@ -240,7 +240,7 @@ int reg_token_fetch(reg_client *c, const char *realm, const char *service, const
 		t = lt_json_string(j, "access_token");
 	if (t == NULL || t[0] == '\0') {
 		rc = lt_error_set(err, 0, "%s: the token server %s answered without a token",
-				  reg_client_name(c), realm);
+				  img_reg_client_name(c), realm);
 	} else {
 		*token = lt_xstrdup(t);
 		json_t *e = json_object_get(j, "expires_in");
@@ -250,7 +250,7 @@ int reg_token_fetch(reg_client *c, const char *realm, const char *service, const
 	}
 	json_decref(j);
 out:
-	reg_resp_clear(&r);
+	img_reg_resp_clear(&r);
 	free(url);
 	return rc;
 }
@@ -258,7 +258,7 @@ out:
 /* ---------------------------------------------------------------------------------------------
  * Where credentials come from
  */
-void reg_creds_clear(reg_creds *c)
+void img_reg_creds_clear(reg_creds *c)
 {
 	free(c->user);
 	free(c->pass);
@@ -266,7 +266,7 @@ void reg_creds_clear(reg_creds *c)
 	memset(c, 0, sizeof(*c));
 }
 
-char *reg_store_path(void)
+char *img_reg_store_path(void)
 {
 	const char *dir = lt_env_nonempty("LITHO_CONFIGDIR");
 	if (dir != NULL)
@@ -274,7 +274,7 @@ char *reg_store_path(void)
 	return lt_strdup_printf("%s/.litho/registry-auth.json", img_home_dir());
 }
 
-char *reg_host_key(const char *registry)
+char *img_reg_host_key(const char *registry)
 {
 	if (registry == NULL)
 		return NULL;
@@ -323,7 +323,7 @@ static int lookup_file(const char *path, const char *host, reg_creds *out)
 	int found = 0;
 	json_object_foreach(auths, key, v)
 	{
-		char *k = reg_host_key(key);
+		char *k = img_reg_host_key(key);
 		bool match = k != NULL && strcmp(k, host) == 0;
 		free(k);
 		if (!match)
@@ -333,7 +333,7 @@ static int lookup_file(const char *path, const char *host, reg_creds *out)
 		const char *pass = lt_json_string(v, "password");
 		if (auth != NULL && auth[0] != '\0') {
 			size_t len;
-			char *dec = reg_unbase64(auth, &len);
+			char *dec = img_reg_unbase64(auth, &len);
 			char *colon = dec ? memchr(dec, ':', len) : NULL;
 			if (colon == NULL) {
 				lt_warn("%s: the \"auth\" of %s is not base64 of user:password",
@@ -364,7 +364,7 @@ static int lookup_file(const char *path, const char *host, reg_creds *out)
 	return found;
 }
 
-int reg_creds_lookup(const char *host, const img_registry_opts *o, reg_creds *out)
+int img_reg_creds_lookup(const char *host, const img_registry_opts *o, reg_creds *out)
 {
 	memset(out, 0, sizeof(*out));
 	if (o != NULL && o->username != NULL) {
@@ -388,12 +388,12 @@ int reg_creds_lookup(const char *host, const img_registry_opts *o, reg_creds *ou
 		if (u != NULL)
 			lt_warn("%s is set but %s is not: ignoring it", un, pn);
 	}
-	char *key = reg_host_key(host);
+	char *key = img_reg_host_key(host);
 	if (key == NULL)
 		return 0;
 	char *files[4];
 	size_t nf = 0;
-	files[nf++] = reg_store_path();
+	files[nf++] = img_reg_store_path();
 	const char *dc = lt_env_nonempty("DOCKER_CONFIG");
 	files[nf++] = dc ? lt_path_join(dc, "config.json")
 			 : lt_strdup_printf("%s/.docker/config.json", img_home_dir());
@@ -478,26 +478,26 @@ static int verify_login(const char *host, const char *user, const char *password
 	o.username = user;
 	o.password = password;
 	const char *api = strcmp(host, DOCKER_HUB) == 0 ? DOCKER_HUB_API : host;
-	reg_client *c = reg_client_new(host, api, &o);
-	int rc = reg_ping(c, NULL, err);
+	reg_client *c = img_reg_client_new(host, api, &o);
+	int rc = img_reg_ping(c, NULL, err);
 	if (rc == 0) {
 		/* Basic: /v2/ with the credentials. Bearer: a token without a scope (as docker
 		 * login does). Anonymous registries accept anything. */
 		reg_req q = {.url = "/v2/", .what = "login"};
 		reg_resp r = {0};
-		rc = reg_do(c, &q, &r, err);
+		rc = img_reg_do(c, &q, &r, err);
 		if (rc == 0 && r.status != 200)
-			rc = reg_http_error(c, "login", &r, err);
-		reg_resp_clear(&r);
+			rc = img_reg_http_error(c, "login", &r, err);
+		img_reg_resp_clear(&r);
 	}
-	reg_client_free(c);
+	img_reg_client_free(c);
 	return rc;
 }
 
 int img_registry_login(const char *registry, const char *username, const char *password,
 		       const img_registry_opts *opts, bool verify, lt_error **err)
 {
-	char *host = reg_host_key(registry);
+	char *host = img_reg_host_key(registry);
 	if (host == NULL)
 		return lt_error_set(err, 0, "invalid registry \"%s\"", registry ? registry : "");
 	if (username == NULL || username[0] == '\0' || strchr(username, ':') != NULL) {
@@ -511,14 +511,14 @@ int img_registry_login(const char *registry, const char *username, const char *p
 		free(host);
 		return -1;
 	}
-	char *path = reg_store_path();
+	char *path = img_reg_store_path();
 	int rc = -1;
 	int lock = store_lock(path, err);
 	if (lock >= 0) {
 		json_t *j = store_load(path, err);
 		if (j != NULL) {
 			char *up = lt_strdup_printf("%s:%s", username, password);
-			char *b = reg_base64(up, strlen(up));
+			char *b = img_reg_base64(up, strlen(up));
 			json_object_set_new(json_object_get(j, "auths"), host,
 					    json_pack("{s:s}", "auth", b));
 			rc = store_save(path, j, err);
@@ -537,10 +537,10 @@ int img_registry_login(const char *registry, const char *username, const char *p
 
 int img_registry_logout(const char *registry, lt_error **err)
 {
-	char *host = reg_host_key(registry);
+	char *host = img_reg_host_key(registry);
 	if (host == NULL)
 		return lt_error_set(err, 0, "invalid registry \"%s\"", registry ? registry : "");
-	char *path = reg_store_path();
+	char *path = img_reg_store_path();
 	int rc = -1;
 	int lock = store_lock(path, err);
 	if (lock >= 0) {
@@ -553,7 +553,7 @@ int img_registry_logout(const char *registry, lt_error **err)
 			bool found = false;
 			json_object_foreach_safe(auths, tmp, key, v)
 			{
-				char *k = reg_host_key(key);
+				char *k = img_reg_host_key(key);
 				if (k != NULL && strcmp(k, host) == 0) {
 					json_object_del(auths, key);
 					found = true;
@@ -583,7 +583,7 @@ int img_registry_list(img_registry_login_entry **entries, size_t *n, lt_error **
 {
 	*entries = NULL;
 	*n = 0;
-	char *path = reg_store_path();
+	char *path = img_reg_store_path();
 	json_t *j = store_load(path, err);
 	free(path);
 	if (j == NULL)
@@ -597,11 +597,11 @@ int img_registry_list(img_registry_login_entry **entries, size_t *n, lt_error **
 	{
 		const char *auth = lt_json_string(val, "auth");
 		size_t len;
-		char *dec = auth ? reg_unbase64(auth, &len) : NULL;
+		char *dec = auth ? img_reg_unbase64(auth, &len) : NULL;
 		char *colon = dec ? strchr(dec, ':') : NULL;
 		if (colon != NULL)
 			*colon = '\0';
-		char *host = reg_host_key(key);
+		char *host = img_reg_host_key(key);
 		v[k].registry = host ? host : lt_xstrdup(key);
 		v[k].username = lt_xstrdup(colon ? dec : "?");
 		k++;

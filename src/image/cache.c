@@ -44,7 +44,7 @@ char *img_cache_dir(void)
 	return lt_strdup_printf("%s/.cache/litho", img_home_dir());
 }
 
-char *cache_dir_for(const img_registry_opts *o)
+char *img_cache_dir_for(const img_registry_opts *o)
 {
 	if (o != NULL && o->disable_cache)
 		return NULL;
@@ -54,7 +54,7 @@ char *cache_dir_for(const img_registry_opts *o)
 	/* A cache that cannot be written (read-only home, no HOME) must not stop a pull. */
 	char *probe = lt_path_join(dir, "blobs/sha256/probe");
 	lt_error *err = NULL;
-	int r = cache_mkdirs_for(probe, &err);
+	int r = img_cache_mkdirs_for(probe, &err);
 	free(probe);
 	char *blobs = lt_path_join(dir, "blobs/sha256");
 	if (r == 0 && access(blobs, W_OK) < 0)
@@ -99,12 +99,12 @@ unsigned img_cache_kind_parse(const char *name)
 	return 0;
 }
 
-char *cache_blob_path(const char *dir, const char *kind, const char *digest)
+char *img_cache_blob_path(const char *dir, const char *kind, const char *digest)
 {
 	return lt_strdup_printf("%s/%s/sha256/%s", dir, kind, digest + 7);
 }
 
-int cache_mkdirs_for(const char *path, lt_error **err)
+int img_cache_mkdirs_for(const char *path, lt_error **err)
 {
 	char *dir = lt_path_dirname(path);
 	int rc = 0;
@@ -125,7 +125,7 @@ int cache_mkdirs_for(const char *path, lt_error **err)
 	return rc;
 }
 
-bool cache_same_file(const char *path, int fd)
+bool img_cache_same_file(const char *path, int fd)
 {
 	struct stat a, b;
 	return fstat(fd, &a) == 0 && stat(path, &b) == 0 && a.st_ino == b.st_ino &&
@@ -135,11 +135,11 @@ bool cache_same_file(const char *path, int fd)
 /* Removes path when it still is the file open as fd. */
 static void unlink_if_same(const char *path, int fd)
 {
-	if (cache_same_file(path, fd))
+	if (img_cache_same_file(path, fd))
 		unlink(path);
 }
 
-int cache_open_blob(const char *path, int64_t size, int *fdp, lt_error **err)
+int img_cache_open_blob(const char *path, int64_t size, int *fdp, lt_error **err)
 {
 	*fdp = -1;
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -167,13 +167,13 @@ int cache_open_blob(const char *path, int64_t size, int *fdp, lt_error **err)
 	return 1;
 }
 
-int cache_read_small(const char *path, const char *digest, int64_t size, char **data, size_t *len,
-		     lt_error **err)
+int img_cache_read_small(const char *path, const char *digest, int64_t size, char **data,
+			 size_t *len, lt_error **err)
 {
 	*data = NULL;
 	*len = 0;
 	int fd;
-	int r = cache_open_blob(path, size, &fd, err);
+	int r = img_cache_open_blob(path, size, &fd, err);
 	if (r <= 0)
 		return r;
 	close(fd);
@@ -194,11 +194,11 @@ int cache_read_small(const char *path, const char *digest, int64_t size, char **
 	return 1;
 }
 
-void cache_store_small(const char *path, const char *data, size_t len)
+void img_cache_store_small(const char *path, const char *data, size_t len)
 {
 	lt_error *err = NULL;
 	lt_atomic_file af;
-	if (cache_mkdirs_for(path, &err) < 0 || lt_atomic_open(&af, path, 0644, &err) < 0) {
+	if (img_cache_mkdirs_for(path, &err) < 0 || lt_atomic_open(&af, path, 0644, &err) < 0) {
 		lt_debug("cache: %s", err->message);
 		lt_error_free(&err);
 		return;
@@ -212,19 +212,19 @@ void cache_store_small(const char *path, const char *data, size_t len)
 	lt_error_free(&err);
 }
 
-int cache_atomic_open(const char *path, lt_atomic_file *af, lt_error **err)
+int img_cache_atomic_open(const char *path, lt_atomic_file *af, lt_error **err)
 {
 	*af = (lt_atomic_file){.fd = -1};
-	if (cache_mkdirs_for(path, err) < 0)
+	if (img_cache_mkdirs_for(path, err) < 0)
 		return -1;
 	return lt_atomic_open(af, path, 0644, err);
 }
 
-int cache_lock(const char *path, int *fdp, const volatile bool *abort, lt_error **err)
+int img_cache_lock(const char *path, int *fdp, const volatile bool *abort, lt_error **err)
 {
 	*fdp = -1;
 	char *lock = lt_strdup_printf("%s.lock", path);
-	if (cache_mkdirs_for(lock, err) < 0) {
+	if (img_cache_mkdirs_for(lock, err) < 0) {
 		free(lock);
 		return -1;
 	}
@@ -245,13 +245,13 @@ int cache_lock(const char *path, int *fdp, const volatile bool *abort, lt_error 
 			}
 			if (waited++ == 10)
 				lt_verbose("waiting for another process that downloads %s", path);
-			if (!reg_sleep_ms(100, abort)) {
+			if (!img_reg_sleep_ms(100, abort)) {
 				close(fd);
 				free(lock);
 				return lt_error_set(err, 0, "interrupted");
 			}
 		}
-		if (cache_same_file(lock, fd)) {
+		if (img_cache_same_file(lock, fd)) {
 			*fdp = fd;
 			free(lock);
 			return 0;
@@ -261,7 +261,7 @@ int cache_lock(const char *path, int *fdp, const volatile bool *abort, lt_error 
 	}
 }
 
-void cache_unlock(const char *path, int fd)
+void img_cache_unlock(const char *path, int fd)
 {
 	if (fd < 0)
 		return;
@@ -271,7 +271,7 @@ void cache_unlock(const char *path, int fd)
 	close(fd);
 }
 
-int cache_anon_file(int *fdp, lt_error **err)
+int img_cache_anon_file(int *fdp, lt_error **err)
 {
 	const char *dir = lt_env_nonempty("TMPDIR");
 	if (dir == NULL)
@@ -489,7 +489,7 @@ int img_cache_sif_path(const char *cache_dir, const char *key, char **path, lt_e
 	if (key == NULL || key[0] == '\0')
 		return lt_error_set(err, 0, "cache: empty key");
 	char *p = sif_entry_path(cache_dir, key);
-	if (cache_mkdirs_for(p, err) < 0) {
+	if (img_cache_mkdirs_for(p, err) < 0) {
 		free(p);
 		return -1;
 	}

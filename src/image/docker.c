@@ -120,16 +120,16 @@ static int select_entry(const json_t *manifest, const img_ref *ref, const json_t
 static int try_oci_manifest(img_source *src, const char *cfg_digest, size_t n_layers,
 			    const img_wanted *w, img_image *img, lt_error **err)
 {
-	if (!oci_has_layout(src))
+	if (!img_oci_has_layout(src))
 		return 0;
 	json_t *desc;
-	int r = oci_find_manifest_by_config(src, cfg_digest, &desc, err);
+	int r = img_oci_find_manifest_by_config(src, cfg_digest, &desc, err);
 	if (r <= 0)
 		return r;
 	img_desc d;
 	r = img_desc_parse(desc, "manifest", &d, err);
 	if (r == 0)
-		r = oci_load(src, &d, w, false, 0, img, err);
+		r = img_oci_load(src, &d, w, false, 0, img, err);
 	json_decref(desc);
 	if (r < 0)
 		return -1;
@@ -145,13 +145,13 @@ static int load_legacy(img_source *src, const char *cfg_path, const json_t *laye
 		       const img_wanted *w, img_image *img, lt_error **err)
 {
 	src_file f;
-	int r = src_find(src, cfg_path, &f, err);
+	int r = img_src_find(src, cfg_path, &f, err);
 	if (r == 0)
 		lt_error_set(err, 0, "config %s is missing", cfg_path);
 	if (r <= 0)
 		return -1;
-	r = src_read_all(src, &f, IMG_MAX_JSON, &img->config_data, &img->config_len, err);
-	src_file_clear(&f);
+	r = img_src_read_all(src, &f, IMG_MAX_JSON, &img->config_data, &img->config_len, err);
+	img_src_file_clear(&f);
 	if (r < 0)
 		return lt_error_wrap(err, "config %s", cfg_path);
 	char got[72], want[72];
@@ -179,7 +179,7 @@ static int load_legacy(img_source *src, const char *cfg_path, const json_t *laye
 			return lt_error_set(err, 0, "manifest.json: layer %zu is not a path",
 					    i + 1);
 		l->diff_id = lt_xstrdup(json_string_value(json_array_get(diff_ids, i)));
-		r = src_find(src, given, &f, err);
+		r = img_src_find(src, given, &f, err);
 		if (r == 0)
 			return lt_error_set(err, 0, "layer %zu (%s) is missing", i + 1, given);
 		if (r < 0)
@@ -197,9 +197,9 @@ static int load_legacy(img_source *src, const char *cfg_path, const json_t *laye
 			l->digest = lt_xstrdup(l->diff_id);
 		} else {
 			lt_debug("%s: hashing compressed layer %s", src->display, given);
-			if (src_hash_file(src, &f, digest, err) < 0) {
+			if (img_src_hash_file(src, &f, digest, err) < 0) {
 				free(confined);
-				src_file_clear(&f);
+				img_src_file_clear(&f);
 				return lt_error_wrap(err, "layer %zu (%s)", i + 1, given);
 			}
 			l->digest = lt_xstrdup(digest);
@@ -209,19 +209,19 @@ static int load_legacy(img_source *src, const char *cfg_path, const json_t *laye
 		sl->digest = lt_xstrdup(l->digest);
 		sl->size = l->size;
 		sl->ordinal = m->ordinal;
-		src_file_clear(&f);
+		img_src_file_clear(&f);
 	}
 	img_platform_check_config(src, img, w);
 	return 0;
 }
 
-int docker_resolve(img_source *src, const img_ref *ref, const img_wanted *w, img_image *img,
-		   lt_error **err)
+int img_docker_resolve(img_source *src, const img_ref *ref, const img_wanted *w, img_image *img,
+		       lt_error **err)
 {
 	src_file f;
-	int r = src_find(src, "manifest.json", &f, err);
+	int r = img_src_find(src, "manifest.json", &f, err);
 	if (r == 0) {
-		if (oci_has_layout(src))
+		if (img_oci_has_layout(src))
 			return lt_error_set(err, 0,
 					    "no manifest.json: this is an OCI archive, use "
 					    "oci-archive:");
@@ -231,8 +231,8 @@ int docker_resolve(img_source *src, const img_ref *ref, const img_wanted *w, img
 		return -1;
 	char *data;
 	size_t len;
-	r = src_read_all(src, &f, IMG_MAX_JSON, &data, &len, err);
-	src_file_clear(&f);
+	r = img_src_read_all(src, &f, IMG_MAX_JSON, &data, &len, err);
+	img_src_file_clear(&f);
 	if (r < 0)
 		return -1;
 	json_t *manifest = lt_json_parse(data, len, "manifest.json", err);

@@ -1,5 +1,5 @@
 /* Plain downloads (the busybox agent's MirrorURL): one GET, no registry protocol. */
-#include "dlib.h"
+#include "dlib/dlib.h"
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,7 +26,7 @@ int img_http_download(const char *url, const img_registry_opts *opts, const char
 	if (!lt_str_has_prefix(url, "http://") && !lt_str_has_prefix(url, "https://"))
 		return lt_error_set(err, 0, "%s: only http:// and https:// URLs can be downloaded",
 				    url);
-	if (!reg_curl_ready())
+	if (!img_reg_curl_ready())
 		return lt_error_set(err, 0, "%s: libcurl could not be initialised", url);
 	lt_atomic_file af;
 	if (lt_atomic_open(&af, path, mode, err) < 0)

@@ -79,8 +79,8 @@ static void source_free(img_source *src)
 		return;
 	if (src->fd >= 0)
 		close(src->fd);
-	reg_source_free(src->reg);
-	tar_index_free(&src->tar);
+	img_reg_source_free(src->reg);
+	img_tar_index_free(&src->tar);
 	for (size_t i = 0; i < src->n_layers; i++) {
 		free(src->layers[i].path);
 		free(src->layers[i].digest);
@@ -137,13 +137,13 @@ static int open_source(img_source *src, const img_ref *ref, lt_error **err)
 	if (S_ISDIR(st.st_mode))
 		return lt_error_set(err, 0, "is a directory, not an archive%s",
 				    ref->transport == IMG_OCI_ARCHIVE ? " (use oci:)" : "");
-	return tar_index_build(src->fd, &src->tar, err);
+	return img_tar_index_build(src->fd, &src->tar, err);
 }
 
 void img_prefetch_start(img_source *src)
 {
 	if (src != NULL && src->reg != NULL)
-		reg_prefetch(src);
+		img_reg_prefetch(src);
 }
 
 /* docker:// references. */
@@ -159,7 +159,7 @@ static int open_registry(const char *reference, const img_platform *platform,
 	img->reference = lt_xstrdup(reference);
 	img_wanted w;
 	img_wanted_init(platform, &w);
-	if (reg_open(src, reference, &w, ropts, img, err) < 0) {
+	if (img_reg_open(src, reference, &w, ropts, img, err) < 0) {
 		lt_error_wrap(err, "%s", src->display);
 		source_free(src);
 		img_image_free(img);
@@ -206,9 +206,9 @@ int img_open_opts(const char *reference, const img_platform *platform,
 	int r = open_source(src, &ref, err);
 	if (r == 0) {
 		if (ref.transport == IMG_DOCKER_ARCHIVE)
-			r = docker_resolve(src, &ref, &w, img, err);
+			r = img_docker_resolve(src, &ref, &w, img, err);
 		else
-			r = oci_resolve(src, &ref, &w, img, err);
+			r = img_oci_resolve(src, &ref, &w, img, err);
 	}
 	img_ref_free(&ref);
 	if (r < 0) {

@@ -28,7 +28,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "util.h"
+#include "util/util.h"
 
 typedef struct img_source img_source;
 typedef struct img_blob img_blob;

@@ -13,7 +13,7 @@
  *                   indexes and configs through the oci.c code), the source hooks
  *  registry_http.c  the HTTP client over libcurl: one transfer (headers, bodies, uploads,
  *                   redirects, TLS, timeouts), retry timing, registry error bodies
- *  registry_session.c  the /v2/ ping, authentication state, reg_do (auth + retries)
+ *  registry_session.c  the /v2/ ping, authentication state, img_reg_do (auth + retries)
  *  auth.c           WWW-Authenticate challenges, Basic and Bearer tokens, credential lookup,
  *                   litho's credential store (login/logout)
  *  registry_blob.c  blob downloads: resume with Range, streaming verification, tee to the
@@ -27,7 +27,7 @@
 #include <pthread.h>
 #include <time.h>
 
-#include "image.h"
+#include "image/image.h"
 
 /* ---------------------------------------------------------------------------------------------
  * Media types
@@ -124,16 +124,17 @@ typedef struct tar_index {
 	size_t n_members;
 } tar_index;
 
-int tar_index_build(int fd, tar_index *idx, lt_error **err);
-void tar_index_free(tar_index *idx);
+int img_tar_index_build(int fd, tar_index *idx, lt_error **err);
+void img_tar_index_free(tar_index *idx);
 /* Looks `name` up, following symlink and hard link members (confined to the archive).
  * 1 found (a regular file), 0 missing, -1 error. */
-int tar_resolve(const tar_index *idx, const char *name, const tar_member **out, lt_error **err);
+int img_tar_resolve(const tar_index *idx, const char *name, const tar_member **out, lt_error **err);
 
 typedef struct tar_stream tar_stream;
-int tar_stream_open(const tar_index *idx, const tar_member *m, tar_stream **out, lt_error **err);
-ssize_t tar_stream_read(tar_stream *s, void *buf, size_t len, lt_error **err);
-void tar_stream_close(tar_stream *s);
+int img_tar_stream_open(const tar_index *idx, const tar_member *m, tar_stream **out,
+			lt_error **err);
+ssize_t img_tar_stream_read(tar_stream *s, void *buf, size_t len, lt_error **err);
+void img_tar_stream_close(tar_stream *s);
 
 /* ---------------------------------------------------------------------------------------------
  * Sources
@@ -164,26 +165,26 @@ typedef struct src_file {
 	char *path;		  /* directory: relative path; archives: resolved member name */
 } src_file;
 
-/* 1 found, 0 missing, -1 error. Free with src_file_clear(). */
-int src_find(const img_source *src, const char *path, src_file *f, lt_error **err);
-void src_file_clear(src_file *f);
+/* 1 found, 0 missing, -1 error. Free with img_src_file_clear(). */
+int img_src_find(const img_source *src, const char *path, src_file *f, lt_error **err);
+void img_src_file_clear(src_file *f);
 /* Whole contents of a file (at most `limit` bytes), NUL terminated. */
-int src_read_all(const img_source *src, const src_file *f, size_t limit, char **data, size_t *len,
-		 lt_error **err);
+int img_src_read_all(const img_source *src, const src_file *f, size_t limit, char **data,
+		     size_t *len, lt_error **err);
 
 typedef struct src_stream src_stream;
-int src_stream_open(const img_source *src, const src_file *f, src_stream **out, lt_error **err);
-ssize_t src_stream_read(src_stream *s, void *buf, size_t len, lt_error **err);
-void src_stream_close(src_stream *s);
+int img_src_stream_open(const img_source *src, const src_file *f, src_stream **out, lt_error **err);
+ssize_t img_src_stream_read(src_stream *s, void *buf, size_t len, lt_error **err);
+void img_src_stream_close(src_stream *s);
 
 /* Reads blob `digest` (size -1 = unknown) verifying size and digest; `what` names it. */
-int src_read_blob(const img_source *src, const char *digest, int64_t size, const char *what,
-		  char **data, size_t *len, lt_error **err);
+int img_src_read_blob(const img_source *src, const char *digest, int64_t size, const char *what,
+		      char **data, size_t *len, lt_error **err);
 /* The same for a manifest or index document (registries fetch those from another endpoint). */
-int src_read_doc(const img_source *src, const char *digest, int64_t size, const char *what,
-		 char **data, size_t *len, lt_error **err);
+int img_src_read_doc(const img_source *src, const char *digest, int64_t size, const char *what,
+		     char **data, size_t *len, lt_error **err);
 /* Hashes a whole file: "sha256:<hex>" into out. */
-int src_hash_file(const img_source *src, const src_file *f, char out[72], lt_error **err);
+int img_src_hash_file(const img_source *src, const src_file *f, char out[72], lt_error **err);
 
 /* ---------------------------------------------------------------------------------------------
  * Platforms
@@ -211,21 +212,21 @@ const char *img_normalize_arch(const char *arch);
  * Resolution
  */
 /* Resolves an OCI layout (directory or archive) for `ref` and fills img and src->layers. */
-int oci_resolve(img_source *src, const img_ref *ref, const img_wanted *w, img_image *img,
-		lt_error **err);
+int img_oci_resolve(img_source *src, const img_ref *ref, const img_wanted *w, img_image *img,
+		    lt_error **err);
 /* Loads the image manifest `d` (following indexes) and its config. `by_platform` says whether
  * an index already chose the platform (otherwise the config is checked and warned about). */
-int oci_load(img_source *src, const img_desc *d, const img_wanted *w, bool by_platform, int depth,
-	     img_image *img, lt_error **err);
+int img_oci_load(img_source *src, const img_desc *d, const img_wanted *w, bool by_platform,
+		 int depth, img_image *img, lt_error **err);
 /* Searches the layout's index.json (and nested indexes) for an image manifest whose config has
  * digest cfg_digest; 1 found (*out is a new reference to its descriptor), 0 none, -1 error. */
-int oci_find_manifest_by_config(img_source *src, const char *cfg_digest, json_t **out,
-				lt_error **err);
+int img_oci_find_manifest_by_config(img_source *src, const char *cfg_digest, json_t **out,
+				    lt_error **err);
 /* Whether the source holds an OCI layout (oci-layout and index.json). */
-bool oci_has_layout(const img_source *src);
+bool img_oci_has_layout(const img_source *src);
 
-int docker_resolve(img_source *src, const img_ref *ref, const img_wanted *w, img_image *img,
-		   lt_error **err);
+int img_docker_resolve(img_source *src, const img_ref *ref, const img_wanted *w, img_image *img,
+		       lt_error **err);
 
 /* Parses the config bytes already verified by the caller (img->config_data) and fills
  * img->config, os/arch/variant; *diff_ids is borrowed from img->config. */
@@ -265,13 +266,13 @@ typedef struct reg_ref {
 } reg_ref;
 
 /* Parses "SCHEME://[HOST[:PORT]/]NAME[:TAG][@DIGEST]" (scheme "docker" or "oras"). */
-int reg_ref_parse(const char *ref, const char *scheme, reg_ref *out, lt_error **err);
-void reg_ref_free(reg_ref *r);
+int img_reg_ref_parse(const char *ref, const char *scheme, reg_ref *out, lt_error **err);
+void img_reg_ref_free(reg_ref *r);
 /* Normalises a registry name for credentials: scheme and path dropped, lower case, Docker Hub's
  * aliases mapped to "docker.io". NULL when it is empty or invalid. */
-char *reg_host_key(const char *registry);
+char *img_reg_host_key(const char *registry);
 /* True for localhost, 127.0.0.0/8 and [::1] (with or without a port). */
-bool reg_host_is_loopback(const char *host);
+bool img_reg_host_is_loopback(const char *host);
 
 /* ---------------------------------------------------------------------------------------------
  * Registries: HTTP client (registry_http.c) and authentication (auth.c)
@@ -324,43 +325,43 @@ typedef struct reg_req {
 } reg_req;
 
 /* Settings of the process, read from the environment once. */
-int64_t reg_retry_base_ms(void); /* LITHO_RETRY_BASE_MS, default 2000 */
+int64_t img_reg_retry_base_ms(void); /* LITHO_RETRY_BASE_MS, default 2000 */
 #define REG_MAX_ATTEMPTS   5
 #define REG_MAX_BACKOFF_MS 60000
 /* The delay before attempt `attempt` (1-based retry count): base doubling, at most 60 s. */
-int64_t reg_backoff_ms(int attempt);
+int64_t img_reg_backoff_ms(int attempt);
 /* Sleeps ms milliseconds, waking early when *abort becomes true; false when aborted. */
-bool reg_sleep_ms(int64_t ms, const volatile bool *abort);
+bool img_reg_sleep_ms(int64_t ms, const volatile bool *abort);
 /* Retry-After in milliseconds (seconds or an HTTP date), -1 when absent or unparsable. */
-int64_t reg_retry_after_ms(const char *value, time_t now);
+int64_t img_reg_retry_after_ms(const char *value, time_t now);
 
-reg_client *reg_client_new(const char *host, const char *api_host, const img_registry_opts *o);
-void reg_client_free(reg_client *c);
+reg_client *img_reg_client_new(const char *host, const char *api_host, const img_registry_opts *o);
+void img_reg_client_free(reg_client *c);
 /* "registry HOST" prefix of messages. */
-const char *reg_client_name(const reg_client *c);
-const char *reg_client_host(const reg_client *c);
+const char *img_reg_client_name(const reg_client *c);
+const char *img_reg_client_host(const reg_client *c);
 /* GET /v2/: learns the authentication scheme (and switches a loopback registry to plain HTTP
  * when it does not speak TLS). Done once; later calls return at once. */
-int reg_ping(reg_client *c, const volatile bool *abort, lt_error **err);
+int img_reg_ping(reg_client *c, const volatile bool *abort, lt_error **err);
 /* Performs a request with authentication (proactive once the scheme is known, and after a
  * 401), 429 / 5xx / transport-error retries with backoff (when nothing was handed to the sink
  * yet). Returns 0 when a response arrived (any status other than the ones retried; the caller
  * checks resp->status), -1 with *err on transport errors (resp->curl_code set), exhausted
  * retries, or authentication failures. */
-int reg_do(reg_client *c, const reg_req *req, reg_resp *resp, lt_error **err);
-void reg_resp_clear(reg_resp *r);
+int img_reg_do(reg_client *c, const reg_req *req, reg_resp *resp, lt_error **err);
+void img_reg_resp_clear(reg_resp *r);
 /* Formats "registry HOST: WHAT: HTTP 404 (MANIFEST_UNKNOWN: manifest unknown)" from a
  * response; returns -1. */
-int reg_http_error(const reg_client *c, const char *what, const reg_resp *r, lt_error **err);
+int img_reg_http_error(const reg_client *c, const char *what, const reg_resp *r, lt_error **err);
 /* libcurl's global initialisation, once per process; false when it failed. */
-bool reg_curl_ready(void);
+bool img_reg_curl_ready(void);
 /* The first error code of the registry's JSON error body ("MANIFEST_UNKNOWN"), or NULL; and
  * its message. New strings. */
-char *reg_error_code(const reg_resp *r, char **message);
+char *img_reg_error_code(const reg_resp *r, char **message);
 /* Absolute URL for a Location header (relative ones resolve against the registry). */
-char *reg_abs_url(const reg_client *c, const char *location);
+char *img_reg_abs_url(const reg_client *c, const char *location);
 /* The credentials in use (after a lookup), NULL when anonymous. */
-const char *reg_client_user(reg_client *c);
+const char *img_reg_client_user(reg_client *c);
 
 /* auth.c */
 typedef struct reg_creds {
@@ -368,26 +369,26 @@ typedef struct reg_creds {
 	char *source; /* "the environment (LITHO_DOCKER_USERNAME)", "/root/.docker/config.json" */
 } reg_creds;
 /* 1 found, 0 none. Problems with config files are warnings, not errors. */
-int reg_creds_lookup(const char *host, const img_registry_opts *o, reg_creds *out);
-void reg_creds_clear(reg_creds *c);
+int img_reg_creds_lookup(const char *host, const img_registry_opts *o, reg_creds *out);
+void img_reg_creds_clear(reg_creds *c);
 
 typedef struct reg_challenge {
 	char scheme[16]; /* "basic", "bearer" (lower case) */
 	char *realm, *service, *scope, *error;
 } reg_challenge;
 /* Parses a WWW-Authenticate value; -1 when it has no Basic or Bearer challenge. */
-int reg_challenge_parse(const char *value, reg_challenge *ch);
-void reg_challenge_clear(reg_challenge *ch);
+int img_reg_challenge_parse(const char *value, reg_challenge *ch);
+void img_reg_challenge_clear(reg_challenge *ch);
 /* Requests a token from a Bearer realm (GET realm?service=&scope=[&account=], with Basic
  * credentials when given). expires_in below 60 s counts as 60 s. */
-int reg_token_fetch(reg_client *c, const char *realm, const char *service, const char *scope,
-		    const reg_creds *cr, const volatile bool *abort, char **token,
-		    int64_t *expires_in, lt_error **err);
+int img_reg_token_fetch(reg_client *c, const char *realm, const char *service, const char *scope,
+			const reg_creds *cr, const volatile bool *abort, char **token,
+			int64_t *expires_in, lt_error **err);
 /* base64 of s (new string); decoding returns NULL when the input is not valid base64. */
-char *reg_base64(const char *s, size_t len);
-char *reg_unbase64(const char *s, size_t *len);
+char *img_reg_base64(const char *s, size_t len);
+char *img_reg_unbase64(const char *s, size_t *len);
 /* Path of litho's credential store (new string). */
-char *reg_store_path(void);
+char *img_reg_store_path(void);
 
 /* The client's state (private to registry_http.c and registry_session.c). */
 #define REG_MAX_TOKENS	32
@@ -429,12 +430,12 @@ struct reg_client {
 /* One HTTP exchange without authentication logic or retries; returns the CURLcode (0 for any
  * complete response), errbuf (CURL_ERROR_SIZE) says what failed, *sink_err is the sink's
  * error. */
-int reg_perform(reg_client *c, const reg_req *q, const char *authorization, reg_resp *r,
-		char *errbuf, lt_error **sink_err);
+int img_reg_perform(reg_client *c, const reg_req *q, const char *authorization, reg_resp *r,
+		    char *errbuf, lt_error **sink_err);
 /* Loads the credentials once; returns them (NULL when anonymous). Called with c->lock held. */
-const reg_creds *reg_creds_locked(reg_client *c);
+const reg_creds *img_reg_creds_locked(reg_client *c);
 /* An integer from the environment within [min, max], else def (with a warning when set). */
-int64_t reg_env_int(const char *name, int64_t def, int64_t min, int64_t max);
+int64_t img_reg_env_int(const char *name, int64_t def, int64_t min, int64_t max);
 
 /* ---------------------------------------------------------------------------------------------
  * Registries: sources and blobs (registry.c, registry_blob.c)
@@ -467,68 +468,69 @@ struct reg_source {
 	uint64_t seq; /* queue order */
 };
 
-int reg_open(img_source *src, const char *reference, const img_wanted *w,
-	     const img_registry_opts *o, img_image *img, lt_error **err);
-void reg_source_free(reg_source *rs);
-int reg_read_manifest(const img_source *src, const char *digest, int64_t size, const char *what,
-		      char **data, size_t *len, lt_error **err);
+int img_reg_open(img_source *src, const char *reference, const img_wanted *w,
+		 const img_registry_opts *o, img_image *img, lt_error **err);
+void img_reg_source_free(reg_source *rs);
+int img_reg_read_manifest(const img_source *src, const char *digest, int64_t size, const char *what,
+			  char **data, size_t *len, lt_error **err);
 /* GET /v2/<repo>/manifests/<ref> with the full Accept list; checks the digest (expected =
  * the @DIGEST asked for, else Docker-Content-Digest when the registry sends one) and the size
  * (-1: any). *media_type is the Content-Type without parameters (or NULL); digest_out gets the
  * manifest's sha256 digest. 404 gives "manifest unknown". */
-int reg_fetch_manifest(reg_client *c, const char *repo, const char *scope, const char *ref,
-		       const char *expected, int64_t size, const volatile bool *abort, char **data,
-		       size_t *len, char **media_type, char digest_out[72], lt_error **err);
-int reg_read_small_blob(const img_source *src, const char *digest, int64_t size, const char *what,
-			char **data, size_t *len, lt_error **err);
+int img_reg_fetch_manifest(reg_client *c, const char *repo, const char *scope, const char *ref,
+			   const char *expected, int64_t size, const volatile bool *abort,
+			   char **data, size_t *len, char **media_type, char digest_out[72],
+			   lt_error **err);
+int img_reg_read_small_blob(const img_source *src, const char *digest, int64_t size,
+			    const char *what, char **data, size_t *len, lt_error **err);
 
 /* Creates the tasks for src->layers (after resolution). */
-void reg_tasks_init(img_source *src);
-void reg_tasks_free(reg_source *rs);
-void reg_prefetch(img_source *src);
+void img_reg_tasks_init(img_source *src);
+void img_reg_tasks_free(reg_source *rs);
+void img_reg_prefetch(img_source *src);
 
 typedef struct reg_reader reg_reader;
-int reg_reader_open(img_source *src, size_t index, reg_reader **out, lt_error **err);
-ssize_t reg_reader_read(reg_reader *r, void *buf, size_t len, lt_error **err);
+int img_reg_reader_open(img_source *src, size_t index, reg_reader **out, lt_error **err);
+ssize_t img_reg_reader_read(reg_reader *r, void *buf, size_t len, lt_error **err);
 /* Called when the reader found a digest mismatch: drops a corrupt cache entry. */
-void reg_reader_invalidate(reg_reader *r);
-void reg_reader_close(reg_reader *r);
+void img_reg_reader_invalidate(reg_reader *r);
+void img_reg_reader_close(reg_reader *r);
 
 /* Downloads blob `digest` of `repo` into fd (pwrite from offset 0), resuming after a broken
  * connection with Range, verifying size and digest at the end. on_data (may be NULL) is told
  * how many leading bytes of the file are final so far. */
 typedef void (*reg_progress_fn)(void *ctx, int64_t written);
-int reg_fetch_blob(reg_client *c, const char *repo, const char *scope, const char *digest,
-		   int64_t size, int fd, reg_progress_fn on_data, void *ctx,
-		   const volatile bool *abort, lt_error **err);
+int img_reg_fetch_blob(reg_client *c, const char *repo, const char *scope, const char *digest,
+		       int64_t size, int fd, reg_progress_fn on_data, void *ctx,
+		       const volatile bool *abort, lt_error **err);
 
 /* ---------------------------------------------------------------------------------------------
  * Cache (cache.c)
  */
 /* The cache folder for these options (new string), or NULL when caching is disabled. */
-char *cache_dir_for(const img_registry_opts *o);
+char *img_cache_dir_for(const img_registry_opts *o);
 /* "<dir>/blobs/sha256/<hex>" (kind "blobs") or "<dir>/oras/sha256/<hex>" (new string). */
-char *cache_blob_path(const char *dir, const char *kind, const char *digest);
+char *img_cache_blob_path(const char *dir, const char *kind, const char *digest);
 /* Creates the folders of a path's parent (mode 0755, or 0700 for new top folders). */
-int cache_mkdirs_for(const char *path, lt_error **err);
+int img_cache_mkdirs_for(const char *path, lt_error **err);
 /* Opens a cached blob: 1 with *fd when it exists with the right size (size -1: any), 0 when
  * absent (a wrong-size file is removed), -1 on errors. Refreshes its mtime. */
-int cache_open_blob(const char *path, int64_t size, int *fd, lt_error **err);
+int img_cache_open_blob(const char *path, int64_t size, int *fd, lt_error **err);
 /* Reads a small cached blob and checks its digest (a corrupt one is removed): 1, 0, -1. */
-int cache_read_small(const char *path, const char *digest, int64_t size, char **data, size_t *len,
-		     lt_error **err);
+int img_cache_read_small(const char *path, const char *digest, int64_t size, char **data,
+			 size_t *len, lt_error **err);
 /* Stores data (already verified) under path atomically; failures are only logged. */
-void cache_store_small(const char *path, const char *data, size_t len);
+void img_cache_store_small(const char *path, const char *data, size_t len);
 /* Whether path names the file open as fd (the cache entry was not replaced meanwhile). */
-bool cache_same_file(const char *path, int fd);
+bool img_cache_same_file(const char *path, int fd);
 /* lt_atomic_open of a cache file (mode 0644), its folders made first. *af is initialised
  * even on failure, so lt_atomic_abort(af) is always allowed. */
-int cache_atomic_open(const char *path, lt_atomic_file *af, lt_error **err);
+int img_cache_atomic_open(const char *path, lt_atomic_file *af, lt_error **err);
 /* Cross-process lock of one blob ("<path>.lock"): 0 with *fd held, -1 on errors or abort. */
-int cache_lock(const char *path, int *fd, const volatile bool *abort, lt_error **err);
-void cache_unlock(const char *path, int fd);
+int img_cache_lock(const char *path, int *fd, const volatile bool *abort, lt_error **err);
+void img_cache_unlock(const char *path, int fd);
 /* An unnamed temporary file in $TMPDIR (O_TMPFILE, else mkstemp + unlink). */
-int cache_anon_file(int *fd, lt_error **err);
+int img_cache_anon_file(int *fd, lt_error **err);
 
 /* Per-user folders (the cache here, the credential store in auth.c) start from these: the home
  * folder is $HOME when set, else the password database's, else "/"; a variable set to "" counts

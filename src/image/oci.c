@@ -9,29 +9,29 @@
 
 #define MAX_INDEX_DEPTH 8
 
-bool oci_has_layout(const img_source *src)
+bool img_oci_has_layout(const img_source *src)
 {
 	src_file f;
-	int r = src_find(src, "oci-layout", &f, NULL);
-	src_file_clear(&f);
+	int r = img_src_find(src, "oci-layout", &f, NULL);
+	img_src_file_clear(&f);
 	if (r != 1)
 		return false;
-	r = src_find(src, "index.json", &f, NULL);
-	src_file_clear(&f);
+	r = img_src_find(src, "index.json", &f, NULL);
+	img_src_file_clear(&f);
 	return r == 1;
 }
 
 static json_t *read_json_file(const img_source *src, const char *path, lt_error **err)
 {
 	src_file f;
-	int r = src_find(src, path, &f, err);
+	int r = img_src_find(src, path, &f, err);
 	if (r <= 0) {
 		if (r == 0) {
 			bool docker = false;
 			if (src->transport != IMG_DOCKER_ARCHIVE) {
 				src_file m;
-				docker = src_find(src, "manifest.json", &m, NULL) == 1;
-				src_file_clear(&m);
+				docker = img_src_find(src, "manifest.json", &m, NULL) == 1;
+				img_src_file_clear(&m);
 			}
 			lt_error_set(err, 0, "not an OCI image layout: %s is missing%s", path,
 				     docker ? " (docker save output? use docker-archive:)" : "");
@@ -40,8 +40,8 @@ static json_t *read_json_file(const img_source *src, const char *path, lt_error 
 	}
 	char *data;
 	size_t len;
-	r = src_read_all(src, &f, IMG_MAX_JSON, &data, &len, err);
-	src_file_clear(&f);
+	r = img_src_read_all(src, &f, IMG_MAX_JSON, &data, &len, err);
+	img_src_file_clear(&f);
 	if (r < 0)
 		return NULL;
 	json_t *j = lt_json_parse(data, len, path, err);
@@ -107,7 +107,7 @@ static json_t *load_doc(const img_source *src, const img_desc *d, const char *wh
 	}
 	char *data;
 	size_t len;
-	if (src_read_doc(src, d->digest, d->size, what, &data, &len, err) < 0)
+	if (img_src_read_doc(src, d->digest, d->size, what, &data, &len, err) < 0)
 		return NULL;
 	json_t *j = lt_json_parse(data, len, d->digest, err);
 	if (j == NULL) {
@@ -172,8 +172,8 @@ static int walk(img_source *src, const json_t *manifests, int depth, walk_fn fn,
 		    img_desc_parse(entry, "index entry", &d, NULL) < 0)
 			continue;
 		src_file f;
-		r = src_find(src, d.path, &f, NULL);
-		src_file_clear(&f);
+		r = img_src_find(src, d.path, &f, NULL);
+		img_src_file_clear(&f);
 		if (r != 1)
 			continue;
 		enum img_doc_kind kind;
@@ -217,8 +217,8 @@ static int find_by_config(img_source *src, json_t *entry, void *ctx, lt_error **
 	    img_desc_parse(entry, "index entry", &d, NULL) < 0)
 		return 0;
 	src_file f;
-	int r = src_find(src, d.path, &f, NULL);
-	src_file_clear(&f);
+	int r = img_src_find(src, d.path, &f, NULL);
+	img_src_file_clear(&f);
 	if (r != 1)
 		return 0;
 	enum img_doc_kind kind;
@@ -234,8 +234,8 @@ static int find_by_config(img_source *src, json_t *entry, void *ctx, lt_error **
 	return r;
 }
 
-int oci_find_manifest_by_config(img_source *src, const char *cfg_digest, json_t **out,
-				lt_error **err)
+int img_oci_find_manifest_by_config(img_source *src, const char *cfg_digest, json_t **out,
+				    lt_error **err)
 {
 	*out = NULL;
 	json_t *index = load_layout(src, err);
@@ -298,8 +298,8 @@ static int collect(img_source *src, const json_t *manifests, int depth, cand_lis
 		json_t *p = json_object_get(entry, "platform");
 		if (kind == DOC_INDEX && !json_is_object(p) && depth < MAX_INDEX_DEPTH) {
 			src_file f;
-			int r = src_find(src, d.path, &f, err);
-			src_file_clear(&f);
+			int r = img_src_find(src, d.path, &f, err);
+			img_src_file_clear(&f);
 			if (r < 0)
 				return -1;
 			if (r == 0) {
@@ -345,8 +345,8 @@ static char *list_platforms(const img_source *src, const cand_list *cl, bool pre
 			continue;
 		if (present_only) {
 			src_file f;
-			int r = src_find(src, cl->v[i].d.path, &f, NULL);
-			src_file_clear(&f);
+			int r = img_src_find(src, cl->v[i].d.path, &f, NULL);
+			img_src_file_clear(&f);
 			if (r != 1)
 				continue;
 		}
@@ -393,8 +393,8 @@ static int choose(img_source *src, const img_wanted *w, const cand_list *cl, con
 	}
 	const cand *c = &cl->v[best];
 	src_file f;
-	int r = src_find(src, c->d.path, &f, err);
-	src_file_clear(&f);
+	int r = img_src_find(src, c->d.path, &f, err);
+	img_src_file_clear(&f);
 	if (r == 0) {
 		char *avail = list_platforms(src, cl, true);
 		lt_error_set(err, 0,
@@ -443,8 +443,8 @@ static int load_manifest(img_source *src, const img_desc *d, json_t *m, const ch
 	img->manifest_digest = lt_xstrdup(d->digest);
 	img->manifest_media_type = lt_xstrdup(mt ? mt : MT_OCI_MANIFEST);
 	img->config_digest = lt_xstrdup(cfg.digest);
-	if (src_read_blob(src, cfg.digest, cfg.size, "config", &img->config_data, &img->config_len,
-			  err) < 0)
+	if (img_src_read_blob(src, cfg.digest, cfg.size, "config", &img->config_data,
+			      &img->config_len, err) < 0)
 		goto out;
 	const json_t *diff_ids;
 	if (img_parse_config(img, cfg.media_type, &diff_ids, err) < 0)
@@ -466,7 +466,7 @@ static int load_manifest(img_source *src, const img_desc *d, json_t *m, const ch
 		sl->digest = lt_xstrdup(ld[i].digest);
 		sl->size = ld[i].size;
 		src_file f;
-		int r = src_find(src, sl->path, &f, err);
+		int r = img_src_find(src, sl->path, &f, err);
 		if (r == 0)
 			lt_error_set(err, 0, "blob %s (layer %zu) is missing%s", l->digest, i + 1,
 				     strstr(l->media_type, "foreign") != NULL ||
@@ -481,11 +481,11 @@ static int load_manifest(img_source *src, const img_desc *d, json_t *m, const ch
 				     "layer %zu: size mismatch for %s: the descriptor says %" PRId64
 				     " bytes, the blob has %" PRId64,
 				     i + 1, l->digest, l->size, f.size);
-			src_file_clear(&f);
+			img_src_file_clear(&f);
 			goto out;
 		}
 		sl->ordinal = f.member ? f.member->ordinal : i;
-		src_file_clear(&f);
+		img_src_file_clear(&f);
 	}
 	if (!by_platform)
 		img_platform_check_config(src, img, w);
@@ -495,8 +495,8 @@ out:
 	return ret;
 }
 
-int oci_load(img_source *src, const img_desc *d, const img_wanted *w, bool by_platform, int depth,
-	     img_image *img, lt_error **err)
+int img_oci_load(img_source *src, const img_desc *d, const img_wanted *w, bool by_platform,
+		 int depth, img_image *img, lt_error **err)
 {
 	if (depth > MAX_INDEX_DEPTH)
 		return lt_error_set(err, 0, "indexes nested too deeply");
@@ -518,7 +518,7 @@ int oci_load(img_source *src, const img_desc *d, const img_wanted *w, bool by_pl
 		if (r < 0)
 			lt_error_wrap(err, "index %s", d->digest);
 		else
-			r = oci_load(src, &c->d, w, c->has_platform, depth + 1, img, err);
+			r = img_oci_load(src, &c->d, w, c->has_platform, depth + 1, img, err);
 		cands_free(&cl);
 	}
 	json_decref(j);
@@ -599,7 +599,7 @@ static int resolve_entries(img_source *src, json_t *entries, const img_wanted *w
 		chosen = json_array_get(entries, 0);
 		r = img_desc_parse(chosen, "index.json entry", &d, err);
 		if (r == 0)
-			r = oci_load(src, &d, w, false, 0, img, err);
+			r = img_oci_load(src, &d, w, false, 0, img, err);
 	} else {
 		cand_list cl = {0};
 		const cand *c = NULL;
@@ -613,7 +613,7 @@ static int resolve_entries(img_source *src, json_t *entries, const img_wanted *w
 			for (size_t i = 0; i < json_array_size(entries); i++)
 				if (json_array_get(entries, i) == c->entry)
 					chosen = c->entry;
-			r = oci_load(src, &c->d, w, c->has_platform, 1, img, err);
+			r = img_oci_load(src, &c->d, w, c->has_platform, 1, img, err);
 		}
 		cands_free(&cl);
 	}
@@ -638,8 +638,8 @@ static int check_ambiguous(const json_t *entries, const char *tag, lt_error **er
 	return 0;
 }
 
-int oci_resolve(img_source *src, const img_ref *ref, const img_wanted *w, img_image *img,
-		lt_error **err)
+int img_oci_resolve(img_source *src, const img_ref *ref, const img_wanted *w, img_image *img,
+		    lt_error **err)
 {
 	json_t *index = load_layout(src, err);
 	if (index == NULL)
@@ -654,7 +654,7 @@ int oci_resolve(img_source *src, const img_ref *ref, const img_wanted *w, img_im
 		if (c.found != NULL) {
 			r = img_desc_parse(c.found, ref->digest, &d, err);
 			if (r == 0)
-				r = oci_load(src, &d, w, false, 0, img, err);
+				r = img_oci_load(src, &d, w, false, 0, img, err);
 			json_decref(c.found);
 			goto out;
 		}
@@ -664,12 +664,12 @@ int oci_resolve(img_source *src, const img_ref *ref, const img_wanted *w, img_im
 		d.size = -1;
 		img_desc_set_path(&d);
 		src_file f;
-		int found = src_find(src, d.path, &f, err);
-		src_file_clear(&f);
+		int found = img_src_find(src, d.path, &f, err);
+		img_src_file_clear(&f);
 		if (found == 0)
 			lt_error_set(err, 0, "no manifest with digest %s", ref->digest);
 		if (found > 0)
-			r = oci_load(src, &d, w, false, 0, img, err);
+			r = img_oci_load(src, &d, w, false, 0, img, err);
 		goto out;
 	}
 

@@ -19,7 +19,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "dlib.h"
+#include "dlib/dlib.h"
 
 #include "image_internal.h"
 
@@ -117,16 +117,16 @@ static int64_t upload_status(const upload *u, const char *loc, char **new_loc)
 	reg_req q = {.url = loc, .scope = u->scope, .what = "upload status"};
 	reg_resp r = {0};
 	int64_t end = -1;
-	if (reg_do(u->c, &q, &r, NULL) == 0 && (r.status == 204 || r.status == 202) &&
+	if (img_reg_do(u->c, &q, &r, NULL) == 0 && (r.status == 204 || r.status == 202) &&
 	    r.range != NULL) {
 		const char *dash = strchr(r.range, '-');
 		end = dash ? strtoll(dash + 1, NULL, 10) + 1 : -1;
 		if (r.location != NULL) {
 			free(*new_loc);
-			*new_loc = reg_abs_url(u->c, r.location);
+			*new_loc = img_reg_abs_url(u->c, r.location);
 		}
 	}
-	reg_resp_clear(&r);
+	img_reg_resp_clear(&r);
 	return end;
 }
 
@@ -138,24 +138,24 @@ static int upload_blob(const upload *u, lt_error **err)
 	reg_req q = {.method = "HEAD", .url = url, .scope = u->scope, .what = what};
 	reg_resp r = {0};
 	char *loc = NULL;
-	int rc = reg_do(c, &q, &r, err);
+	int rc = img_reg_do(c, &q, &r, err);
 	free(url);
 	if (rc < 0)
 		goto out;
 	if (r.status == 200 && (r.content_length < 0 || r.content_length == u->size)) {
-		lt_verbose("%s: %s: already in %s", reg_client_name(c), what, u->repo);
+		lt_verbose("%s: %s: already in %s", img_reg_client_name(c), what, u->repo);
 		goto out;
 	}
 	/* Open an upload session. */
 	url = lt_strdup_printf("/v2/%s/blobs/uploads/", u->repo);
 	q = (reg_req){.method = "POST", .url = url, .scope = u->scope, .what = what};
-	rc = reg_do(c, &q, &r, err);
+	rc = img_reg_do(c, &q, &r, err);
 	free(url);
 	if (rc == 0 && (r.status != 202 || r.location == NULL))
-		rc = reg_http_error(c, "starting the upload", &r, err);
+		rc = img_reg_http_error(c, "starting the upload", &r, err);
 	if (rc < 0)
 		goto out;
-	loc = reg_abs_url(c, r.location);
+	loc = img_reg_abs_url(c, r.location);
 	int64_t chunk = u->chunk;
 	if (r.chunk_min != NULL && strtoll(r.chunk_min, NULL, 10) > chunk)
 		chunk = strtoll(r.chunk_min, NULL, 10);
@@ -176,17 +176,17 @@ static int upload_blob(const upload *u, lt_error **err)
 				      .no_retry = true};
 			set_body(&q, u, off, n);
 			lt_error *e = NULL;
-			rc = reg_do(c, &q, &r, &e);
+			rc = img_reg_do(c, &q, &r, &e);
 			if (rc == 0 && r.status == 202 && r.location != NULL) {
 				free(loc);
-				loc = reg_abs_url(c, r.location);
+				loc = img_reg_abs_url(c, r.location);
 				off += n;
 				tries = 0;
 				lt_error_free(&e);
 				continue;
 			}
 			if (rc == 0)
-				reg_http_error(c, "uploading a chunk", &r, &e);
+				img_reg_http_error(c, "uploading a chunk", &r, &e);
 			/* Ask the session where it is and go on from there. */
 			int64_t end = ++tries < MAX_PATCH_TRIES ? upload_status(u, loc, &loc) : -1;
 			if (end < 0 || end > u->size) {
@@ -197,7 +197,7 @@ static int upload_blob(const upload *u, lt_error **err)
 			lt_warn("%s; resuming the upload at byte %" PRId64, e->message, end);
 			lt_error_free(&e);
 			off = end;
-			if (!reg_sleep_ms(reg_backoff_ms(tries), NULL))
+			if (!img_reg_sleep_ms(img_reg_backoff_ms(tries), NULL))
 				break;
 		}
 		char *put = with_digest(loc, u->digest);
@@ -207,7 +207,7 @@ static int upload_blob(const upload *u, lt_error **err)
 			      .what = what,
 			      .content_type = "application/octet-stream",
 			      .has_body = true};
-		rc = reg_do(c, &q, &r, err);
+		rc = img_reg_do(c, &q, &r, err);
 		free(put);
 	} else {
 		/* Monolithic: one PUT ?digest= with the whole body. */
@@ -218,16 +218,16 @@ static int upload_blob(const upload *u, lt_error **err)
 			      .what = what,
 			      .content_type = "application/octet-stream"};
 		set_body(&q, u, 0, u->size);
-		rc = reg_do(c, &q, &r, err);
+		rc = img_reg_do(c, &q, &r, err);
 		free(put);
 	}
 	if (rc == 0 && r.status != 201)
-		rc = reg_http_error(c, "finishing the upload", &r, err);
+		rc = img_reg_http_error(c, "finishing the upload", &r, err);
 	if (rc == 0 && r.digest != NULL && strcmp(r.digest, u->digest) != 0)
 		rc = lt_error_set(err, 0, "%s: %s: the registry stored it as %s",
-				  reg_client_name(c), what, r.digest);
+				  img_reg_client_name(c), what, r.digest);
 	if (rc == 0)
-		lt_verbose("%s: %s: uploaded (%" PRId64 " bytes)", reg_client_name(c), what,
+		lt_verbose("%s: %s: uploaded (%" PRId64 " bytes)", img_reg_client_name(c), what,
 			   u->size);
 out:
 	if (rc < 0 && loc != NULL) {
@@ -235,11 +235,11 @@ out:
 		reg_req d = {.method = "DELETE", .url = loc, .scope = u->scope, .no_retry = true};
 		reg_resp dr = {0};
 		lt_error *e = NULL;
-		reg_do(c, &d, &dr, &e);
+		img_reg_do(c, &d, &dr, &e);
 		lt_error_free(&e);
-		reg_resp_clear(&dr);
+		img_reg_resp_clear(&dr);
 	}
-	reg_resp_clear(&r);
+	img_reg_resp_clear(&r);
 	free(loc);
 	free(what);
 	return rc;
@@ -342,11 +342,11 @@ int img_oras_push(const char *sif_path, const char *ref, const img_oras_opts *op
 	if (manifest_digest)
 		*manifest_digest = NULL;
 	reg_ref rr;
-	if (reg_ref_parse(ref, "oras", &rr, err) < 0)
+	if (img_reg_ref_parse(ref, "oras", &rr, err) < 0)
 		return -1;
 	if (rr.digest != NULL) {
 		lt_error_set(err, 0, "%s: cannot push to a digest; give a tag", ref);
-		reg_ref_free(&rr);
+		img_reg_ref_free(&rr);
 		return -1;
 	}
 	reg_client *c = NULL;
@@ -373,7 +373,7 @@ int img_oras_push(const char *sif_path, const char *ref, const img_oras_opts *op
 	free(base);
 	if (manifest == NULL)
 		goto out;
-	c = reg_client_new(rr.host, rr.api_host, opts ? &opts->registry : NULL);
+	c = img_reg_client_new(rr.host, rr.api_host, opts ? &opts->registry : NULL);
 	scope = lt_strdup_printf("repository:%s:pull,push", rr.repo);
 	int64_t threshold = opts && opts->chunk_threshold > 0 ? opts->chunk_threshold : env_chunk();
 	int64_t chunk = opts && opts->chunk_size > 0 ? opts->chunk_size : threshold;
@@ -403,18 +403,18 @@ int img_oras_push(const char *sif_path, const char *ref, const img_oras_opts *op
 		     .body_len = strlen(manifest),
 		     .has_body = true};
 	reg_resp r = {0};
-	rc = reg_do(c, &q, &r, err);
+	rc = img_reg_do(c, &q, &r, err);
 	free(url);
 	char md[72];
 	uint8_t d[LT_SHA256_LEN];
 	lt_sha256_buffer(manifest, strlen(manifest), d);
 	lt_sha256_digest_string(d, md);
 	if (rc == 0 && r.status != 201)
-		rc = reg_http_error(c, "uploading the manifest", &r, err);
+		rc = img_reg_http_error(c, "uploading the manifest", &r, err);
 	if (rc == 0 && r.digest != NULL && strcmp(r.digest, md) != 0)
 		rc = lt_error_set(err, 0, "%s: the registry stored the manifest as %s, not %s",
-				  reg_client_name(c), r.digest, md);
-	reg_resp_clear(&r);
+				  img_reg_client_name(c), r.digest, md);
+	img_reg_resp_clear(&r);
 	if (rc == 0 && manifest_digest)
 		*manifest_digest = lt_xstrdup(md);
 out:
@@ -424,8 +424,8 @@ out:
 		close(fd);
 	free(manifest);
 	free(scope);
-	reg_client_free(c);
-	reg_ref_free(&rr);
+	img_reg_client_free(c);
+	img_reg_ref_free(&rr);
 	return rc;
 }
 
@@ -491,7 +491,7 @@ static void cache_keep(int fd, int64_t size, const char *cpath)
 {
 	lt_atomic_file af;
 	lt_error *err = NULL;
-	if (cache_atomic_open(cpath, &af, &err) < 0 ||
+	if (img_cache_atomic_open(cpath, &af, &err) < 0 ||
 	    lt_copy_range_to_fd(fd, 0, size, af.fd, cpath, &err) < 0 ||
 	    lt_atomic_commit(&af, &err) < 0) {
 		lt_atomic_abort(&af);
@@ -506,19 +506,19 @@ int img_oras_pull(const char *ref, const char *out_path, const img_registry_opts
 	if (layer_digest)
 		*layer_digest = NULL;
 	reg_ref rr;
-	if (reg_ref_parse(ref, "oras", &rr, err) < 0)
+	if (img_reg_ref_parse(ref, "oras", &rr, err) < 0)
 		return -1;
-	reg_client *c = reg_client_new(rr.host, rr.api_host, opts);
+	reg_client *c = img_reg_client_new(rr.host, rr.api_host, opts);
 	char *scope = lt_strdup_printf("repository:%s:pull", rr.repo);
-	char *cache = cache_dir_for(opts);
+	char *cache = img_cache_dir_for(opts);
 	char *cpath = NULL, *data = NULL, *mt = NULL;
 	size_t len;
 	char mdigest[72], digest[72];
 	int64_t size = 0;
 	lt_atomic_file af = {.fd = -1};
 	bool af_open = false, cached = false;
-	int rc = reg_fetch_manifest(c, rr.repo, scope, rr.digest ? rr.digest : rr.tag, rr.digest,
-				    -1, NULL, &data, &len, &mt, mdigest, err);
+	int rc = img_reg_fetch_manifest(c, rr.repo, scope, rr.digest ? rr.digest : rr.tag,
+					rr.digest, -1, NULL, &data, &len, &mt, mdigest, err);
 	if (rc == 0)
 		rc = sif_layer(data, len, digest, &size, err);
 	if (rc < 0)
@@ -527,9 +527,9 @@ int img_oras_pull(const char *ref, const char *out_path, const img_registry_opts
 		goto out;
 	af_open = true;
 	if (cache != NULL) {
-		cpath = cache_blob_path(cache, "oras", digest);
+		cpath = img_cache_blob_path(cache, "oras", digest);
 		int cfd;
-		if (cache_open_blob(cpath, size, &cfd, NULL) > 0) {
+		if (img_cache_open_blob(cpath, size, &cfd, NULL) > 0) {
 			rc = copy_cached(cfd, cpath, af.fd, digest, size, err);
 			close(cfd);
 			if (rc < 0)
@@ -541,7 +541,8 @@ int img_oras_pull(const char *ref, const char *out_path, const img_registry_opts
 	if (cached)
 		lt_verbose("%s: %s from the cache", rr.display, digest);
 	else
-		rc = reg_fetch_blob(c, rr.repo, scope, digest, size, af.fd, NULL, NULL, NULL, err);
+		rc = img_reg_fetch_blob(c, rr.repo, scope, digest, size, af.fd, NULL, NULL, NULL,
+					err);
 	if (rc == 0)
 		rc = check_sif_magic(af.fd, "the pulled file", err);
 	if (rc < 0)
@@ -562,7 +563,7 @@ out:
 	free(cpath);
 	free(cache);
 	free(scope);
-	reg_client_free(c);
-	reg_ref_free(&rr);
+	img_reg_client_free(c);
+	img_reg_ref_free(&rr);
 	return rc;
 }

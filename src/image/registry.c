@@ -11,7 +11,7 @@
 /* ---------------------------------------------------------------------------------------------
  * References
  */
-void reg_ref_free(reg_ref *r)
+void img_reg_ref_free(reg_ref *r)
 {
 	if (r == NULL)
 		return;
@@ -103,7 +103,7 @@ static bool valid_host(const char *h)
 	return *p == '\0';
 }
 
-bool reg_host_is_loopback(const char *host)
+bool img_reg_host_is_loopback(const char *host)
 {
 	size_t n = strlen(host);
 	const char *colon = host[0] == '[' ? strstr(host, "]:") : strrchr(host, ':');
@@ -115,7 +115,7 @@ bool reg_host_is_loopback(const char *host)
 	return n > 4 && strncmp(host, "127.", 4) == 0;
 }
 
-int reg_ref_parse(const char *ref, const char *scheme, reg_ref *out, lt_error **err)
+int img_reg_ref_parse(const char *ref, const char *scheme, reg_ref *out, lt_error **err)
 {
 	memset(out, 0, sizeof(*out));
 	size_t sl = strlen(scheme);
@@ -195,7 +195,7 @@ int reg_ref_parse(const char *ref, const char *scheme, reg_ref *out, lt_error **
 	return 0;
 fail:
 	free(s);
-	reg_ref_free(out);
+	img_reg_ref_free(out);
 	return -1;
 }
 
@@ -237,7 +237,7 @@ static int manifest_error(const reg_client *c, const char *what, const reg_resp 
 {
 	if (r->status == 404) {
 		char *msg;
-		char *code = reg_error_code(r, &msg);
+		char *code = img_reg_error_code(r, &msg);
 		bool plain = msg == NULL || strcmp(msg, "manifest unknown") == 0;
 		if (code != NULL && strcmp(code, "NAME_UNKNOWN") == 0)
 			lt_error_set(err, 0, "manifest unknown (repository not found)");
@@ -248,14 +248,15 @@ static int manifest_error(const reg_client *c, const char *what, const reg_resp 
 		free(msg);
 		return -1;
 	}
-	return reg_http_error(c, what, r, err);
+	return img_reg_http_error(c, what, r, err);
 }
 
 /* GET /v2/<repo>/manifests/<ref>; checks the digest (expected = @DIGEST, else the registry's
  * Docker-Content-Digest). *digest_out gets the manifest's digest. */
-int reg_fetch_manifest(reg_client *c, const char *repo, const char *scope, const char *ref,
-		       const char *expected, int64_t size, const volatile bool *abort, char **data,
-		       size_t *len, char **media_type, char digest_out[72], lt_error **err)
+int img_reg_fetch_manifest(reg_client *c, const char *repo, const char *scope, const char *ref,
+			   const char *expected, int64_t size, const volatile bool *abort,
+			   char **data, size_t *len, char **media_type, char digest_out[72],
+			   lt_error **err)
 {
 	*data = NULL;
 	*len = 0;
@@ -270,7 +271,7 @@ int reg_fetch_manifest(reg_client *c, const char *repo, const char *scope, const
 		     .max_body = IMG_MAX_JSON,
 		     .abort = abort};
 	reg_resp r = {0};
-	int rc = reg_do(c, &q, &r, err);
+	int rc = img_reg_do(c, &q, &r, err);
 	if (rc == 0 && r.status != 200)
 		rc = manifest_error(c, what, &r, err);
 	if (rc == 0) {
@@ -282,11 +283,11 @@ int reg_fetch_manifest(reg_client *c, const char *repo, const char *scope, const
 		if (want != NULL && strcmp(want, digest_out) != 0) {
 			rc = lt_error_set(err, 0,
 					  "%s: %s: digest mismatch: expected %s%s, the body has %s",
-					  reg_client_name(c), what, want,
+					  img_reg_client_name(c), what, want,
 					  expected ? "" : " (Docker-Content-Digest)", digest_out);
 		} else if (size >= 0 && (int64_t)n != size) {
 			rc = lt_error_set(err, 0, "%s: %s: %zu bytes instead of %lld",
-					  reg_client_name(c), what, n, (long long)size);
+					  img_reg_client_name(c), what, n, (long long)size);
 		} else {
 			*data = r.body ? r.body : lt_xstrdup("");
 			*len = n;
@@ -294,14 +295,14 @@ int reg_fetch_manifest(reg_client *c, const char *repo, const char *scope, const
 			*media_type = media_type_of(r.content_type);
 		}
 	}
-	reg_resp_clear(&r);
+	img_reg_resp_clear(&r);
 	free(url);
 	free(what);
 	return rc;
 }
 
-int reg_read_manifest(const img_source *src, const char *digest, int64_t size, const char *what,
-		      char **data, size_t *len, lt_error **err)
+int img_reg_read_manifest(const img_source *src, const char *digest, int64_t size, const char *what,
+			  char **data, size_t *len, lt_error **err)
 {
 	reg_source *rs = src->reg;
 	*data = NULL;
@@ -317,15 +318,15 @@ int reg_read_manifest(const img_source *src, const char *digest, int64_t size, c
 			return 0;
 		}
 	}
-	char *path = rs->cache_dir ? cache_blob_path(rs->cache_dir, "blobs", digest) : NULL;
-	int r = path ? cache_read_small(path, digest, size, data, len, NULL) : 0;
+	char *path = rs->cache_dir ? img_cache_blob_path(rs->cache_dir, "blobs", digest) : NULL;
+	int r = path ? img_cache_read_small(path, digest, size, data, len, NULL) : 0;
 	if (r <= 0) {
 		char *mt, d[72];
-		r = reg_fetch_manifest(rs->client, rs->ref.repo, rs->scope, digest, digest, size,
-				       &rs->abort, data, len, &mt, d, err);
+		r = img_reg_fetch_manifest(rs->client, rs->ref.repo, rs->scope, digest, digest,
+					   size, &rs->abort, data, len, &mt, d, err);
 		free(mt);
 		if (r == 0 && path != NULL)
-			cache_store_small(path, *data, *len);
+			img_cache_store_small(path, *data, *len);
 	} else {
 		lt_debug("%s: %s %s from the cache", src->display, what, digest);
 	}
@@ -336,8 +337,8 @@ int reg_read_manifest(const img_source *src, const char *digest, int64_t size, c
 	return 0;
 }
 
-int reg_read_small_blob(const img_source *src, const char *digest, int64_t size, const char *what,
-			char **data, size_t *len, lt_error **err)
+int img_reg_read_small_blob(const img_source *src, const char *digest, int64_t size,
+			    const char *what, char **data, size_t *len, lt_error **err)
 {
 	reg_source *rs = src->reg;
 	*data = NULL;
@@ -345,8 +346,8 @@ int reg_read_small_blob(const img_source *src, const char *digest, int64_t size,
 	if (size > IMG_MAX_JSON)
 		return lt_error_set(err, 0, "%s %s is too large (%lld bytes)", what, digest,
 				    (long long)size);
-	char *path = rs->cache_dir ? cache_blob_path(rs->cache_dir, "blobs", digest) : NULL;
-	if (path != NULL && cache_read_small(path, digest, size, data, len, NULL) > 0) {
+	char *path = rs->cache_dir ? img_cache_blob_path(rs->cache_dir, "blobs", digest) : NULL;
+	if (path != NULL && img_cache_read_small(path, digest, size, data, len, NULL) > 0) {
 		free(path);
 		return 0;
 	}
@@ -359,28 +360,28 @@ int reg_read_small_blob(const img_source *src, const char *digest, int64_t size,
 		     .max_body = IMG_MAX_JSON,
 		     .abort = &rs->abort};
 	reg_resp r = {0};
-	int rc = reg_do(rs->client, &q, &r, err);
+	int rc = img_reg_do(rs->client, &q, &r, err);
 	if (rc == 0 && r.status != 200) {
-		rc = reg_http_error(rs->client, w, &r, err);
+		rc = img_reg_http_error(rs->client, w, &r, err);
 	} else if (rc == 0) {
 		char got[72];
 		digest_of(r.body ? r.body : "", r.body_len, got);
 		if (size >= 0 && (int64_t)r.body_len != size)
 			rc = lt_error_set(err, 0, "%s: %s: %zu bytes instead of %lld",
-					  reg_client_name(rs->client), w, r.body_len,
+					  img_reg_client_name(rs->client), w, r.body_len,
 					  (long long)size);
 		else if (strcmp(got, digest) != 0)
 			rc = lt_error_set(err, 0, "%s: %s: digest mismatch: got %s",
-					  reg_client_name(rs->client), w, got);
+					  img_reg_client_name(rs->client), w, got);
 	}
 	if (rc == 0) {
 		*data = r.body ? r.body : lt_xstrdup("");
 		*len = r.body_len;
 		r.body = NULL;
 		if (path != NULL)
-			cache_store_small(path, *data, *len);
+			img_cache_store_small(path, *data, *len);
 	}
-	reg_resp_clear(&r);
+	img_reg_resp_clear(&r);
 	free(url);
 	free(w);
 	free(path);
@@ -402,12 +403,12 @@ static int head_cached(reg_source *rs, char **data, size_t *len, char **media_ty
 		     .follow = true,
 		     .abort = &rs->abort};
 	reg_resp r = {0};
-	int rc = reg_do(rs->client, &q, &r, err);
+	int rc = img_reg_do(rs->client, &q, &r, err);
 	if (rc == 0 && r.status == 404)
 		rc = manifest_error(rs->client, what, &r, err);
 	if (rc == 0 && r.status == 200 && r.digest != NULL && img_is_sha256_digest(r.digest)) {
-		char *path = cache_blob_path(rs->cache_dir, "blobs", r.digest);
-		if (cache_read_small(path, r.digest, r.content_length, data, len, NULL) > 0) {
+		char *path = img_cache_blob_path(rs->cache_dir, "blobs", r.digest);
+		if (img_cache_read_small(path, r.digest, r.content_length, data, len, NULL) > 0) {
 			snprintf(digest_out, 72, "%s", r.digest);
 			*media_type = media_type_of(r.content_type);
 			lt_debug("%s: manifest %s from the cache", rs->ref.display, r.digest);
@@ -415,7 +416,7 @@ static int head_cached(reg_source *rs, char **data, size_t *len, char **media_ty
 		}
 		free(path);
 	}
-	reg_resp_clear(&r);
+	img_reg_resp_clear(&r);
 	free(url);
 	free(what);
 	return rc;
@@ -424,18 +425,18 @@ static int head_cached(reg_source *rs, char **data, size_t *len, char **media_ty
 /* ---------------------------------------------------------------------------------------------
  * Opening a registry source
  */
-void reg_source_free(reg_source *rs)
+void img_reg_source_free(reg_source *rs)
 {
 	if (rs == NULL)
 		return;
-	reg_tasks_free(rs);
+	img_reg_tasks_free(rs);
 	for (size_t i = 0; i < rs->n_docs; i++) {
 		free(rs->docs[i].digest);
 		free(rs->docs[i].data);
 	}
 	free(rs->docs);
-	reg_client_free(rs->client);
-	reg_ref_free(&rs->ref);
+	img_reg_client_free(rs->client);
+	img_reg_ref_free(&rs->ref);
 	free(rs->scope);
 	free(rs->cache_dir);
 	pthread_mutex_destroy(&rs->lock);
@@ -443,20 +444,20 @@ void reg_source_free(reg_source *rs)
 	free(rs);
 }
 
-int reg_open(img_source *src, const char *reference, const img_wanted *w,
-	     const img_registry_opts *o, img_image *img, lt_error **err)
+int img_reg_open(img_source *src, const char *reference, const img_wanted *w,
+		 const img_registry_opts *o, img_image *img, lt_error **err)
 {
 	reg_source *rs = lt_xcalloc(1, sizeof(*rs));
 	pthread_mutex_init(&rs->lock, NULL);
 	pthread_cond_init(&rs->cond, NULL);
 	src->reg = rs;
-	if (reg_ref_parse(reference, "docker", &rs->ref, err) < 0)
+	if (img_reg_ref_parse(reference, "docker", &rs->ref, err) < 0)
 		return -1;
 	free(src->display);
 	src->display = lt_xstrdup(rs->ref.display);
-	rs->client = reg_client_new(rs->ref.host, rs->ref.api_host, o);
+	rs->client = img_reg_client_new(rs->ref.host, rs->ref.api_host, o);
 	rs->scope = lt_strdup_printf("repository:%s:pull", rs->ref.repo);
-	rs->cache_dir = cache_dir_for(o);
+	rs->cache_dir = img_cache_dir_for(o);
 	rs->jobs = o && o->jobs ? o->jobs : 4;
 
 	char *data = NULL, *mt = NULL;
@@ -465,16 +466,17 @@ int reg_open(img_source *src, const char *reference, const img_wanted *w,
 	int r = 0;
 	if (rs->ref.digest != NULL) {
 		snprintf(digest, sizeof(digest), "%s", rs->ref.digest);
-		r = reg_read_manifest(src, digest, -1, "manifest", &data, &len, err);
+		r = img_reg_read_manifest(src, digest, -1, "manifest", &data, &len, err);
 	} else {
 		if (rs->cache_dir != NULL)
 			r = head_cached(rs, &data, &len, &mt, digest, err);
 		if (r == 0)
-			r = reg_fetch_manifest(rs->client, rs->ref.repo, rs->scope, rs->ref.tag,
-					       NULL, -1, &rs->abort, &data, &len, &mt, digest, err);
+			r = img_reg_fetch_manifest(rs->client, rs->ref.repo, rs->scope, rs->ref.tag,
+						   NULL, -1, &rs->abort, &data, &len, &mt, digest,
+						   err);
 		if (r == 0 && rs->cache_dir != NULL) {
-			char *path = cache_blob_path(rs->cache_dir, "blobs", digest);
-			cache_store_small(path, data, len);
+			char *path = img_cache_blob_path(rs->cache_dir, "blobs", digest);
+			img_cache_store_small(path, data, len);
 			free(path);
 		}
 		if (r >= 0) {
@@ -497,10 +499,10 @@ int reg_open(img_source *src, const char *reference, const img_wanted *w,
 	 * document itself says what it is. */
 	d.media_type = img_doc_kind_of(mt) != DOC_UNKNOWN ? mt : NULL;
 	img_desc_set_path(&d);
-	r = oci_load(src, &d, w, false, 0, img, err);
+	r = img_oci_load(src, &d, w, false, 0, img, err);
 	free(mt);
 	if (r < 0)
 		return -1;
-	reg_tasks_init(src);
+	img_reg_tasks_init(src);
 	return 0;
 }

@@ -13,7 +13,7 @@
  * N is an error. Content is addressed by digest, so bytes that a reader has already read are the
  * same after a restart (and if they were not, both the download and the reader report a digest
  * mismatch). */
-#include "dlib.h"
+#include "dlib/dlib.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -90,11 +90,11 @@ static int fetch_sink(void *ctx, const reg_resp *r, const char *data, size_t len
 				return lt_error_set(err, 0,
 						    "%s: %s: asked for the bytes from %" PRId64
 						    ", got Content-Range \"%s\"",
-						    reg_client_name(f->c), f->what, f->off,
+						    img_reg_client_name(f->c), f->what, f->off,
 						    r->content_range ? r->content_range : "");
 		} else if (f->off > 0) {
 			lt_verbose("%s: %s: the server ignored Range; downloading it again",
-				   reg_client_name(f->c), f->what);
+				   img_reg_client_name(f->c), f->what);
 			f->off = 0;
 			lt_sha256_free(f->h);
 			f->h = lt_sha256_new();
@@ -106,7 +106,7 @@ static int fetch_sink(void *ctx, const reg_resp *r, const char *data, size_t len
 		return lt_error_set(err, 0,
 				    "%s: %s: the registry sends more than the %" PRId64
 				    " bytes of the descriptor",
-				    reg_client_name(f->c), f->what, f->size);
+				    img_reg_client_name(f->c), f->what, f->size);
 	if (lt_pwrite_all(f->fd, data, len, (off_t)f->off, f->what, err) < 0)
 		return -1;
 	lt_sha256_update(f->h, data, len);
@@ -116,9 +116,9 @@ static int fetch_sink(void *ctx, const reg_resp *r, const char *data, size_t len
 	return 0;
 }
 
-int reg_fetch_blob(reg_client *c, const char *repo, const char *scope, const char *digest,
-		   int64_t size, int fd, reg_progress_fn on_data, void *ctx,
-		   const volatile bool *abort, lt_error **err)
+int img_reg_fetch_blob(reg_client *c, const char *repo, const char *scope, const char *digest,
+		       int64_t size, int fd, reg_progress_fn on_data, void *ctx,
+		       const volatile bool *abort, lt_error **err)
 {
 	char *url = lt_strdup_printf("/v2/%s/blobs/%s", repo, digest);
 	char *what = lt_strdup_printf("blob %s", digest);
@@ -146,7 +146,7 @@ int reg_fetch_blob(reg_client *c, const char *repo, const char *scope, const cha
 		int64_t before = f.off;
 		f.started = false;
 		lt_error *e = NULL;
-		int x = reg_do(c, &q, &r, &e);
+		int x = img_reg_do(c, &q, &r, &e);
 		bool transient = false;
 		if (x == 0 && (r.status == 200 || r.status == 206)) {
 			if (!f.started && r.status == 200 && f.off > 0) {
@@ -155,28 +155,28 @@ int reg_fetch_blob(reg_client *c, const char *repo, const char *scope, const cha
 				f.h = lt_sha256_new();
 			}
 			if (size < 0 || f.off == size) {
-				reg_resp_clear(&r);
+				img_reg_resp_clear(&r);
 				rc = 0;
 				break;
 			}
 			transient = true;
 			lt_error_set(&e, 0, "%s: %s: the connection closed after %" PRId64 " bytes",
-				     reg_client_name(c), what, f.off);
+				     img_reg_client_name(c), what, f.off);
 		} else if (x == 0) {
 			if (r.status == 404)
 				lt_error_set(&e, 0,
 					     "%s: %s: blob unknown to the registry (HTTP 404)",
-					     reg_client_name(c), what);
+					     img_reg_client_name(c), what);
 			else
-				reg_http_error(c, what, &r, &e);
+				img_reg_http_error(c, what, &r, &e);
 		} else {
-			/* A connection that broke after bytes arrived is resumed here; reg_do
+			/* A connection that broke after bytes arrived is resumed here; img_reg_do
 			 * already retried the ones that failed before. */
 			transient = f.started && r.curl_code != CURLE_OK &&
 				    r.curl_code != CURLE_WRITE_ERROR &&
 				    r.curl_code != CURLE_ABORTED_BY_CALLBACK;
 		}
-		reg_resp_clear(&r);
+		img_reg_resp_clear(&r);
 		if (!transient) {
 			lt_error_move(err, &e);
 			break;
@@ -188,18 +188,18 @@ int reg_fetch_blob(reg_client *c, const char *repo, const char *scope, const cha
 			lt_error_free(&e);
 			break;
 		}
-		int64_t ms = stalls ? reg_backoff_ms(stalls) : 0;
+		int64_t ms = stalls ? img_reg_backoff_ms(stalls) : 0;
 		lt_warn("%s; resuming at byte %" PRId64 "%s", e->message, f.off,
 			stalls ? "" : " at once");
 		lt_error_free(&e);
-		if (!reg_sleep_ms(ms, abort)) {
-			lt_error_set(err, 0, "%s: %s: interrupted", reg_client_name(c), what);
+		if (!img_reg_sleep_ms(ms, abort)) {
+			lt_error_set(err, 0, "%s: %s: interrupted", img_reg_client_name(c), what);
 			break;
 		}
 	}
 	if (rc == 0 && size >= 0 && f.off != size)
 		rc = lt_error_set(err, 0, "%s: %s: %" PRId64 " bytes instead of %" PRId64,
-				  reg_client_name(c), what, f.off, size);
+				  img_reg_client_name(c), what, f.off, size);
 	if (rc == 0) {
 		uint8_t d[LT_SHA256_LEN];
 		char got[72];
@@ -209,7 +209,7 @@ int reg_fetch_blob(reg_client *c, const char *repo, const char *scope, const cha
 		if (strcmp(got, digest) != 0)
 			rc = lt_error_set(
 			    err, 0, "%s: %s: digest mismatch: the downloaded bytes hash to %s",
-			    reg_client_name(c), what, got);
+			    img_reg_client_name(c), what, got);
 	}
 	lt_sha256_free(f.h);
 	free(url);
@@ -220,7 +220,7 @@ int reg_fetch_blob(reg_client *c, const char *repo, const char *scope, const cha
 /* ---------------------------------------------------------------------------------------------
  * Tasks and workers
  */
-void reg_tasks_init(img_source *src)
+void img_reg_tasks_init(img_source *src)
 {
 	reg_source *rs = src->reg;
 	rs->layer_task = lt_xcalloc(src->n_layers + 1, sizeof(size_t));
@@ -238,7 +238,8 @@ void reg_tasks_init(img_source *src)
 			t->fd = -1;
 			t->rs = rs;
 			if (rs->cache_dir != NULL)
-				t->cache_path = cache_blob_path(rs->cache_dir, "blobs", l->digest);
+				t->cache_path =
+				    img_cache_blob_path(rs->cache_dir, "blobs", l->digest);
 			rs->tasks[rs->n_tasks++] = t;
 		}
 		rs->layer_task[i] = k;
@@ -270,18 +271,18 @@ static int task_download(reg_task *t, lt_error **err)
 	reg_client *c = rs->client;
 	if (t->cache_path == NULL) {
 		int fd;
-		if (cache_anon_file(&fd, err) < 0)
+		if (img_cache_anon_file(&fd, err) < 0)
 			return -1;
 		task_set_fd(t, fd);
-		return reg_fetch_blob(c, rs->ref.repo, rs->scope, t->digest, t->size, fd,
-				      task_progress, t, &rs->abort, err);
+		return img_reg_fetch_blob(c, rs->ref.repo, rs->scope, t->digest, t->size, fd,
+					  task_progress, t, &rs->abort, err);
 	}
 	int lock;
-	if (cache_lock(t->cache_path, &lock, &rs->abort, err) < 0)
+	if (img_cache_lock(t->cache_path, &lock, &rs->abort, err) < 0)
 		return -1;
 	/* Another process may have finished it while we waited. */
 	int fd;
-	int r = cache_open_blob(t->cache_path, t->size, &fd, err);
+	int r = img_cache_open_blob(t->cache_path, t->size, &fd, err);
 	if (r != 0) {
 		if (r > 0) {
 			pthread_mutex_lock(&rs->lock);
@@ -290,12 +291,12 @@ static int task_download(reg_task *t, lt_error **err)
 			t->from_cache = true;
 			pthread_mutex_unlock(&rs->lock);
 		}
-		cache_unlock(t->cache_path, lock);
+		img_cache_unlock(t->cache_path, lock);
 		return r < 0 ? -1 : 0;
 	}
 	lt_atomic_file af;
-	if (cache_atomic_open(t->cache_path, &af, err) < 0) {
-		cache_unlock(t->cache_path, lock);
+	if (img_cache_atomic_open(t->cache_path, &af, err) < 0) {
+		img_cache_unlock(t->cache_path, lock);
 		return -1;
 	}
 	/* Readers follow a descriptor of their own: committing closes the temporary's. */
@@ -303,18 +304,18 @@ static int task_download(reg_task *t, lt_error **err)
 	if (fd < 0) {
 		r = lt_error_set(err, errno, "cache: %s", t->cache_path);
 		lt_atomic_abort(&af);
-		cache_unlock(t->cache_path, lock);
+		img_cache_unlock(t->cache_path, lock);
 		return r;
 	}
 	task_set_fd(t, fd);
 	lt_verbose("%s: downloading %s (%" PRId64 " bytes)", rs->ref.display, t->digest, t->size);
-	r = reg_fetch_blob(c, rs->ref.repo, rs->scope, t->digest, t->size, fd, task_progress, t,
-			   &rs->abort, err);
+	r = img_reg_fetch_blob(c, rs->ref.repo, rs->scope, t->digest, t->size, fd, task_progress, t,
+			       &rs->abort, err);
 	if (r == 0 && lt_atomic_commit(&af, err) < 0)
 		r = lt_error_wrap(err, "cache: storing %s", t->cache_path);
 	lt_atomic_abort(
 	    &af); /* nothing unverified ever stays in the cache (no-op once committed) */
-	cache_unlock(t->cache_path, lock);
+	img_cache_unlock(t->cache_path, lock);
 	return r;
 }
 
@@ -395,7 +396,7 @@ static void task_check_cache(reg_task *t)
 		return;
 	int fd;
 	lt_error *err = NULL;
-	int r = cache_open_blob(t->cache_path, t->size, &fd, &err);
+	int r = img_cache_open_blob(t->cache_path, t->size, &fd, &err);
 	if (r > 0) {
 		t->fd = fd;
 		t->written = t->size;
@@ -418,7 +419,7 @@ static void enqueue(reg_source *rs, reg_task *t, bool urgent, size_t index)
 	}
 }
 
-void reg_prefetch(img_source *src)
+void img_reg_prefetch(img_source *src)
 {
 	reg_source *rs = src->reg;
 	pthread_mutex_lock(&rs->lock);
@@ -430,7 +431,7 @@ void reg_prefetch(img_source *src)
 	pthread_mutex_unlock(&rs->lock);
 }
 
-void reg_tasks_free(reg_source *rs)
+void img_reg_tasks_free(reg_source *rs)
 {
 	pthread_mutex_lock(&rs->lock);
 	rs->abort = true;
@@ -460,7 +461,7 @@ void reg_tasks_free(reg_source *rs)
 /* ---------------------------------------------------------------------------------------------
  * Readers
  */
-int reg_reader_open(img_source *src, size_t index, reg_reader **out, lt_error **err)
+int img_reg_reader_open(img_source *src, size_t index, reg_reader **out, lt_error **err)
 {
 	(void)err;
 	reg_source *rs = src->reg;
@@ -477,7 +478,7 @@ int reg_reader_open(img_source *src, size_t index, reg_reader **out, lt_error **
 	return 0;
 }
 
-ssize_t reg_reader_read(reg_reader *r, void *buf, size_t len, lt_error **err)
+ssize_t img_reg_reader_read(reg_reader *r, void *buf, size_t len, lt_error **err)
 {
 	reg_source *rs = r->rs;
 	reg_task *t = r->t;
@@ -519,12 +520,12 @@ ssize_t reg_reader_read(reg_reader *r, void *buf, size_t len, lt_error **err)
 	return n;
 }
 
-void reg_reader_invalidate(reg_reader *r)
+void img_reg_reader_invalidate(reg_reader *r)
 {
 	reg_task *t = r->t;
 	pthread_mutex_lock(&r->rs->lock);
 	if (t->from_cache && t->cache_path != NULL && t->fd >= 0) {
-		if (cache_same_file(t->cache_path, t->fd)) {
+		if (img_cache_same_file(t->cache_path, t->fd)) {
 			lt_warn("cache: removing the corrupt entry %s (run again to download it)",
 				t->cache_path);
 			unlink(t->cache_path);
@@ -533,7 +534,7 @@ void reg_reader_invalidate(reg_reader *r)
 	pthread_mutex_unlock(&r->rs->lock);
 }
 
-void reg_reader_close(reg_reader *r)
+void img_reg_reader_close(reg_reader *r)
 {
 	free(r);
 }

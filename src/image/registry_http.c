@@ -7,7 +7,7 @@
  * host, port or scheme (CURLOPT_UNRESTRICTED_AUTH stays off). Connections time out after 30 s,
  * transfers after 60 s without progress (LITHO_HTTP_TIMEOUT overrides both, in seconds). */
 #include <ctype.h>
-#include "dlib.h"
+#include "dlib/dlib.h"
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,13 +31,13 @@ static void curl_init_once(void)
 	curl_ok = curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK;
 }
 
-bool reg_curl_ready(void)
+bool img_reg_curl_ready(void)
 {
 	pthread_once(&curl_once, curl_init_once);
 	return curl_ok;
 }
 
-int64_t reg_env_int(const char *name, int64_t def, int64_t min, int64_t max)
+int64_t img_reg_env_int(const char *name, int64_t def, int64_t min, int64_t max)
 {
 	const char *v = getenv(name);
 	if (v == NULL || v[0] == '\0')
@@ -51,20 +51,20 @@ int64_t reg_env_int(const char *name, int64_t def, int64_t min, int64_t max)
 	return x;
 }
 
-int64_t reg_retry_base_ms(void)
+int64_t img_reg_retry_base_ms(void)
 {
-	return reg_env_int("LITHO_RETRY_BASE_MS", 2000, 0, REG_MAX_BACKOFF_MS);
+	return img_reg_env_int("LITHO_RETRY_BASE_MS", 2000, 0, REG_MAX_BACKOFF_MS);
 }
 
-int64_t reg_backoff_ms(int attempt)
+int64_t img_reg_backoff_ms(int attempt)
 {
-	int64_t ms = reg_retry_base_ms();
+	int64_t ms = img_reg_retry_base_ms();
 	for (int i = 1; i < attempt && ms < REG_MAX_BACKOFF_MS; i++)
 		ms *= 2;
 	return ms < REG_MAX_BACKOFF_MS ? ms : REG_MAX_BACKOFF_MS;
 }
 
-bool reg_sleep_ms(int64_t ms, const volatile bool *abort)
+bool img_reg_sleep_ms(int64_t ms, const volatile bool *abort)
 {
 	while (ms > 0) {
 		if (abort != NULL && *abort)
@@ -77,7 +77,7 @@ bool reg_sleep_ms(int64_t ms, const volatile bool *abort)
 	return abort == NULL || !*abort;
 }
 
-int64_t reg_retry_after_ms(const char *value, time_t now)
+int64_t img_reg_retry_after_ms(const char *value, time_t now)
 {
 	if (value == NULL)
 		return -1;
@@ -117,7 +117,7 @@ static void share_unlock(CURL *h, curl_lock_data data, void *ctx)
 	pthread_mutex_unlock(&c->share_locks[data]);
 }
 
-reg_client *reg_client_new(const char *host, const char *api_host, const img_registry_opts *o)
+reg_client *img_reg_client_new(const char *host, const char *api_host, const img_registry_opts *o)
 {
 	pthread_once(&curl_once, curl_init_once);
 	reg_client *c = lt_xcalloc(1, sizeof(*c));
@@ -154,7 +154,7 @@ reg_client *reg_client_new(const char *host, const char *api_host, const img_reg
 	return c;
 }
 
-void reg_client_free(reg_client *c)
+void img_reg_client_free(reg_client *c)
 {
 	if (c == NULL)
 		return;
@@ -171,7 +171,7 @@ void reg_client_free(reg_client *c)
 	for (size_t i = 0; i < c->n_warnings; i++)
 		free(c->warnings[i]);
 	free(c->warnings);
-	reg_creds_clear(&c->creds);
+	img_reg_creds_clear(&c->creds);
 	free((char *)c->opts.username);
 	free((char *)c->opts.password);
 	free(c->realm);
@@ -184,37 +184,37 @@ void reg_client_free(reg_client *c)
 	free(c);
 }
 
-const char *reg_client_name(const reg_client *c)
+const char *img_reg_client_name(const reg_client *c)
 {
 	return c->name;
 }
 
-const char *reg_client_host(const reg_client *c)
+const char *img_reg_client_host(const reg_client *c)
 {
 	return c->host;
 }
 
-const reg_creds *reg_creds_locked(reg_client *c)
+const reg_creds *img_reg_creds_locked(reg_client *c)
 {
 	if (!c->creds_loaded) {
 		c->creds_loaded = true;
-		if (reg_creds_lookup(c->host, &c->opts, &c->creds) > 0)
+		if (img_reg_creds_lookup(c->host, &c->opts, &c->creds) > 0)
 			lt_debug("%s: credentials of %s from %s", c->name, c->creds.user,
 				 c->creds.source);
 	}
 	return c->creds.user ? &c->creds : NULL;
 }
 
-const char *reg_client_user(reg_client *c)
+const char *img_reg_client_user(reg_client *c)
 {
 	pthread_mutex_lock(&c->lock);
-	const reg_creds *cr = reg_creds_locked(c);
+	const reg_creds *cr = img_reg_creds_locked(c);
 	const char *u = cr ? cr->user : NULL;
 	pthread_mutex_unlock(&c->lock);
 	return u;
 }
 
-char *reg_abs_url(const reg_client *c, const char *location)
+char *img_reg_abs_url(const reg_client *c, const char *location)
 {
 	if (lt_str_has_prefix(location, "http://") || lt_str_has_prefix(location, "https://"))
 		return lt_xstrdup(location);
@@ -223,7 +223,7 @@ char *reg_abs_url(const reg_client *c, const char *location)
 	return lt_strdup_printf("%s/%s", c->base, location);
 }
 
-void reg_resp_clear(reg_resp *r)
+void img_reg_resp_clear(reg_resp *r)
 {
 	free(r->content_type);
 	free(r->digest);
@@ -294,7 +294,7 @@ static size_t on_header(char *data, size_t size, size_t n, void *ctx)
 		char *body = r->body;
 		size_t body_len = r->body_len;
 		r->body = NULL;
-		reg_resp_clear(r);
+		img_reg_resp_clear(r);
 		r->body = body;
 		r->body_len = body_len;
 		r->sunk = sunk;
@@ -411,13 +411,13 @@ static int on_progress(void *ctx, curl_off_t dt, curl_off_t dn, curl_off_t ut, c
 
 static char *full_url(const reg_client *c, const char *url)
 {
-	return reg_abs_url(c, url);
+	return img_reg_abs_url(c, url);
 }
 
-int reg_perform(reg_client *c, const reg_req *q, const char *authorization, reg_resp *r,
-		char *errbuf, lt_error **sink_err)
+int img_reg_perform(reg_client *c, const reg_req *q, const char *authorization, reg_resp *r,
+		    char *errbuf, lt_error **sink_err)
 {
-	reg_resp_clear(r);
+	img_reg_resp_clear(r);
 	xfer x = {.c = c, .req = q, .resp = r, .max_body = q->max_body ? q->max_body : 65536};
 	CURL *h = curl_ok ? curl_easy_init() : NULL;
 	if (h == NULL) {
@@ -447,7 +447,7 @@ int reg_perform(reg_client *c, const reg_req *q, const char *authorization, reg_
 	if (authorization)
 		ADD_HEADER("Authorization: %s", authorization);
 #undef ADD_HEADER
-	int64_t timeout = reg_env_int("LITHO_HTTP_TIMEOUT", 0, 0, 86400);
+	int64_t timeout = img_reg_env_int("LITHO_HTTP_TIMEOUT", 0, 0, 86400);
 	errbuf[0] = '\0';
 	/* The first option libcurl refuses (out of memory, an option this libcurl lacks) fails the
 	 * request. */
@@ -537,7 +537,7 @@ int reg_perform(reg_client *c, const reg_req *q, const char *authorization, reg_
 /* ---------------------------------------------------------------------------------------------
  * Errors
  */
-char *reg_error_code(const reg_resp *r, char **message)
+char *img_reg_error_code(const reg_resp *r, char **message)
 {
 	if (message)
 		*message = NULL;
@@ -554,10 +554,10 @@ char *reg_error_code(const reg_resp *r, char **message)
 	return out;
 }
 
-int reg_http_error(const reg_client *c, const char *what, const reg_resp *r, lt_error **err)
+int img_reg_http_error(const reg_client *c, const char *what, const reg_resp *r, lt_error **err)
 {
 	char *msg;
-	char *code = reg_error_code(r, &msg);
+	char *code = img_reg_error_code(r, &msg);
 	if (code != NULL)
 		lt_error_set(err, 0, "%s: %s: HTTP %ld (%s%s%s)", c->name, what, r->status, code,
 			     msg ? ": " : "", msg ? msg : "");

@@ -1,8 +1,8 @@
 /* The registry session: the /v2/ ping (the authentication scheme, plain HTTP for a loopback
  * registry without TLS), authentication state (Basic credentials, Bearer tokens per scope,
- * fetched once and reused until they expire), and reg_do: one request with authentication,
+ * fetched once and reused until they expire), and img_reg_do: one request with authentication,
  * 401 handling and retries of 429, 5xx and transport errors with backoff. */
-#include "dlib.h"
+#include "dlib/dlib.h"
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -16,11 +16,11 @@
 static char *auth_value_locked(reg_client *c, const char *scope)
 {
 	if (c->scheme == SCHEME_BASIC) {
-		const reg_creds *cr = reg_creds_locked(c);
+		const reg_creds *cr = img_reg_creds_locked(c);
 		if (cr == NULL)
 			return NULL;
 		char *up = lt_strdup_printf("%s:%s", cr->user, cr->pass);
-		char *b = reg_base64(up, strlen(up));
+		char *b = img_reg_base64(up, strlen(up));
 		char *v = lt_strdup_printf("Basic %s", b);
 		free(b);
 		free(up);
@@ -67,7 +67,7 @@ static int bearer_token(reg_client *c, const char *fetch_scope, const char *stor
 	char *have = force ? NULL : auth_value_locked(c, store_scope);
 	char *realm = c->realm ? lt_xstrdup(c->realm) : NULL;
 	char *service = c->service ? lt_xstrdup(c->service) : NULL;
-	const reg_creds *cr0 = reg_creds_locked(c);
+	const reg_creds *cr0 = img_reg_creds_locked(c);
 	reg_creds cr = {0};
 	if (cr0 != NULL) {
 		cr.user = lt_xstrdup(cr0->user);
@@ -81,8 +81,9 @@ static int bearer_token(reg_client *c, const char *fetch_scope, const char *stor
 		} else {
 			char *token;
 			int64_t expires_in;
-			rc = reg_token_fetch(c, realm, service, fetch_scope, cr.user ? &cr : NULL,
-					     abort, &token, &expires_in, err);
+			rc = img_reg_token_fetch(c, realm, service, fetch_scope,
+						 cr.user ? &cr : NULL, abort, &token, &expires_in,
+						 err);
 			if (rc == 0) {
 				pthread_mutex_lock(&c->lock);
 				store_token_locked(c, store_scope, token, expires_in);
@@ -93,7 +94,7 @@ static int bearer_token(reg_client *c, const char *fetch_scope, const char *stor
 	free(have);
 	free(realm);
 	free(service);
-	reg_creds_clear(&cr);
+	img_reg_creds_clear(&cr);
 	pthread_mutex_unlock(&c->auth_lock);
 	return rc;
 }
@@ -132,12 +133,12 @@ static int ping_once(reg_client *c, const volatile bool *abort, reg_resp *r, cha
 {
 	reg_req q = {.url = "/v2/", .what = "ping", .no_auth = true, .abort = abort};
 	lt_error *sink_err = NULL;
-	int rc = reg_perform(c, &q, NULL, r, errbuf, &sink_err);
+	int rc = img_reg_perform(c, &q, NULL, r, errbuf, &sink_err);
 	lt_error_free(&sink_err);
 	return rc;
 }
 
-int reg_ping(reg_client *c, const volatile bool *abort, lt_error **err)
+int img_reg_ping(reg_client *c, const volatile bool *abort, lt_error **err)
 {
 	pthread_mutex_lock(&c->auth_lock);
 	pthread_mutex_lock(&c->lock);
@@ -153,7 +154,7 @@ int reg_ping(reg_client *c, const volatile bool *abort, lt_error **err)
 	for (int attempt = 1;; attempt++) {
 		int cc = ping_once(c, abort, &r, errbuf);
 		if (cc != 0 && !c->no_https && lt_str_has_prefix(c->base, "https://") &&
-		    reg_host_is_loopback(c->api_host) &&
+		    img_reg_host_is_loopback(c->api_host) &&
 		    (cc == CURLE_SSL_CONNECT_ERROR || cc == CURLE_RECV_ERROR ||
 		     cc == CURLE_GOT_NOTHING)) {
 			/* A local registry without TLS (Docker treats loopback as insecure). */
@@ -169,14 +170,14 @@ int reg_ping(reg_client *c, const volatile bool *abort, lt_error **err)
 		}
 		bool retry = cc != 0 || r.status == 429 || r.status >= 500;
 		if (retry && attempt < max_attempts(cc)) {
-			int64_t ms = reg_retry_after_ms(r.retry_after, time(NULL));
+			int64_t ms = img_reg_retry_after_ms(r.retry_after, time(NULL));
 			if (ms < 0 || ms > REG_MAX_BACKOFF_MS)
-				ms = reg_backoff_ms(attempt);
+				ms = img_reg_backoff_ms(attempt);
 			lt_warn("%s: %s; retrying in %.1f s", c->name,
 				cc ? errbuf
 				   : (r.status == 429 ? "too many requests" : "server error"),
 				(double)ms / 1000);
-			if (!reg_sleep_ms(ms, abort)) {
+			if (!img_reg_sleep_ms(ms, abort)) {
 				lt_error_set(err, 0, "%s: interrupted", c->name);
 				break;
 			}
@@ -198,7 +199,7 @@ int reg_ping(reg_client *c, const volatile bool *abort, lt_error **err)
 			rc = 0;
 		} else if (r.status == 401) {
 			reg_challenge ch;
-			if (reg_challenge_parse(r.www_auth, &ch) < 0) {
+			if (img_reg_challenge_parse(r.www_auth, &ch) < 0) {
 				lt_error_set(err, 0,
 					     "%s: /v2/ asks for authentication without a Basic or "
 					     "Bearer challenge (WWW-Authenticate: %s)",
@@ -206,10 +207,10 @@ int reg_ping(reg_client *c, const volatile bool *abort, lt_error **err)
 				break;
 			}
 			learn_challenge(c, &ch);
-			reg_challenge_clear(&ch);
+			img_reg_challenge_clear(&ch);
 			rc = 0;
 		} else {
-			reg_http_error(c, "GET /v2/ (is this a registry?)", &r, err);
+			img_reg_http_error(c, "GET /v2/ (is this a registry?)", &r, err);
 		}
 		break;
 	}
@@ -219,7 +220,7 @@ int reg_ping(reg_client *c, const volatile bool *abort, lt_error **err)
 		pthread_mutex_unlock(&c->lock);
 	}
 	pthread_mutex_unlock(&c->auth_lock);
-	reg_resp_clear(&r);
+	img_reg_resp_clear(&r);
 	return rc;
 }
 
@@ -239,11 +240,11 @@ static int handle_401(reg_client *c, const reg_req *q, const reg_resp *r, bool s
 {
 	const char *what = q->what ? q->what : q->url;
 	reg_challenge ch;
-	if (reg_challenge_parse(r->www_auth, &ch) < 0)
-		return reg_http_error(c, what, r, err);
+	if (img_reg_challenge_parse(r->www_auth, &ch) < 0)
+		return img_reg_http_error(c, what, r, err);
 	learn_challenge(c, &ch);
 	pthread_mutex_lock(&c->lock);
-	const reg_creds *cr = reg_creds_locked(c);
+	const reg_creds *cr = img_reg_creds_locked(c);
 	char *user = cr ? lt_xstrdup(cr->user) : NULL;
 	pthread_mutex_unlock(&c->lock);
 	int rc = 0;
@@ -273,14 +274,14 @@ static int handle_401(reg_client *c, const reg_req *q, const reg_resp *r, bool s
 		rc = bearer_token(c, ch.scope ? ch.scope : q->scope, q->scope, true, q->abort, err);
 	}
 	free(user);
-	reg_challenge_clear(&ch);
+	img_reg_challenge_clear(&ch);
 	return rc;
 }
 
-int reg_do(reg_client *c, const reg_req *q, reg_resp *r, lt_error **err)
+int img_reg_do(reg_client *c, const reg_req *q, reg_resp *r, lt_error **err)
 {
 	const char *what = q->what ? q->what : q->url;
-	if (!q->no_auth && q->authorization == NULL && reg_ping(c, q->abort, err) < 0)
+	if (!q->no_auth && q->authorization == NULL && img_reg_ping(c, q->abort, err) < 0)
 		return -1;
 	int attempt = 0, auth_tries = 0;
 	char errbuf[CURL_ERROR_SIZE];
@@ -301,7 +302,7 @@ int reg_do(reg_client *c, const reg_req *q, reg_resp *r, lt_error **err)
 		}
 		bool sent_basic = auth != NULL && lt_str_has_prefix(auth, "Basic ");
 		lt_error *sink_err = NULL;
-		int cc = reg_perform(c, q, auth, r, errbuf, &sink_err);
+		int cc = img_reg_perform(c, q, auth, r, errbuf, &sink_err);
 		free(auth);
 		if (sink_err != NULL) {
 			return lt_error_move(err, &sink_err);
@@ -323,16 +324,16 @@ int reg_do(reg_client *c, const reg_req *q, reg_resp *r, lt_error **err)
 		if (cc == 0 && q->no_retry && r->status != 429)
 			return 0;
 		attempt++;
-		int64_t ms = reg_retry_after_ms(r->retry_after, time(NULL));
+		int64_t ms = img_reg_retry_after_ms(r->retry_after, time(NULL));
 		if (cc == 0 && r->status == 429 && ms > REG_MAX_BACKOFF_MS) {
 			char *msg;
-			free(reg_error_code(r, &msg));
+			free(img_reg_error_code(r, &msg));
 			lt_error_set(
 			    err, 0,
 			    "%s: %s: too many requests%s%s (the registry asks to wait %lld "
 			    "s; try again later%s)",
 			    c->name, what, msg ? ": " : "", msg ? msg : "", (long long)(ms / 1000),
-			    reg_client_user(c) ? "" : ", or log in to raise the limit");
+			    img_reg_client_user(c) ? "" : ", or log in to raise the limit");
 			free(msg);
 			return -1;
 		}
@@ -341,18 +342,18 @@ int reg_do(reg_client *c, const reg_req *q, reg_resp *r, lt_error **err)
 				return lt_error_set(err, 0,
 						    "%s: %s: %s (gave up after %d attempts)",
 						    c->name, what, errbuf, attempt);
-			reg_http_error(c, what, r, err);
+			img_reg_http_error(c, what, r, err);
 			return lt_error_wrap(err, "gave up after %d attempts", attempt);
 		}
 		if (ms < 0)
-			ms = reg_backoff_ms(attempt);
+			ms = img_reg_backoff_ms(attempt);
 		if (cc != 0)
 			lt_warn("%s: %s: %s; retrying in %.1f s", c->name, what, errbuf,
 				(double)ms / 1000);
 		else
 			lt_warn("%s: %s: HTTP %ld%s; retrying in %.1f s", c->name, what, r->status,
 				r->status == 429 ? " (too many requests)" : "", (double)ms / 1000);
-		if (!reg_sleep_ms(ms, q->abort))
+		if (!img_reg_sleep_ms(ms, q->abort))
 			return lt_error_set(err, 0, "%s: %s: interrupted", c->name, what);
 	}
 }

@@ -10,7 +10,7 @@
 
 #include "image_internal.h"
 
-int src_find(const img_source *src, const char *path, src_file *f, lt_error **err)
+int img_src_find(const img_source *src, const char *path, src_file *f, lt_error **err)
 {
 	memset(f, 0, sizeof(*f));
 	if (src->reg != NULL) {
@@ -33,7 +33,7 @@ int src_find(const img_source *src, const char *path, src_file *f, lt_error **er
 		return 1;
 	}
 	const tar_member *m;
-	int r = tar_resolve(&src->tar, path, &m, err);
+	int r = img_tar_resolve(&src->tar, path, &m, err);
 	if (r <= 0)
 		return r;
 	f->member = m;
@@ -42,7 +42,7 @@ int src_find(const img_source *src, const char *path, src_file *f, lt_error **er
 	return 1;
 }
 
-void src_file_clear(src_file *f)
+void img_src_file_clear(src_file *f)
 {
 	free(f->path);
 	memset(f, 0, sizeof(*f));
@@ -57,7 +57,7 @@ struct src_stream {
 	char *path;
 };
 
-int src_stream_open(const img_source *src, const src_file *f, src_stream **out, lt_error **err)
+int img_src_stream_open(const img_source *src, const src_file *f, src_stream **out, lt_error **err)
 {
 	src_stream *s = lt_xcalloc(1, sizeof(*s));
 	s->fd = -1;
@@ -66,21 +66,21 @@ int src_stream_open(const img_source *src, const src_file *f, src_stream **out, 
 		s->fd = openat(src->fd, f->path, O_RDONLY | O_CLOEXEC);
 		if (s->fd < 0) {
 			lt_error_set(err, errno, "opening %s", f->path);
-			src_stream_close(s);
+			img_src_stream_close(s);
 			return -1;
 		}
-	} else if (tar_stream_open(&src->tar, f->member, &s->ts, err) < 0) {
-		src_stream_close(s);
+	} else if (img_tar_stream_open(&src->tar, f->member, &s->ts, err) < 0) {
+		img_src_stream_close(s);
 		return -1;
 	}
 	*out = s;
 	return 0;
 }
 
-ssize_t src_stream_read(src_stream *s, void *buf, size_t len, lt_error **err)
+ssize_t img_src_stream_read(src_stream *s, void *buf, size_t len, lt_error **err)
 {
 	if (s->ts != NULL)
-		return tar_stream_read(s->ts, buf, len, err);
+		return img_tar_stream_read(s->ts, buf, len, err);
 	for (;;) {
 		ssize_t n = read(s->fd, buf, len);
 		if (n < 0 && errno == EINTR)
@@ -91,19 +91,19 @@ ssize_t src_stream_read(src_stream *s, void *buf, size_t len, lt_error **err)
 	}
 }
 
-void src_stream_close(src_stream *s)
+void img_src_stream_close(src_stream *s)
 {
 	if (s == NULL)
 		return;
 	if (s->fd >= 0)
 		close(s->fd);
-	tar_stream_close(s->ts);
+	img_tar_stream_close(s->ts);
 	free(s->path);
 	free(s);
 }
 
-int src_read_all(const img_source *src, const src_file *f, size_t limit, char **data, size_t *len,
-		 lt_error **err)
+int img_src_read_all(const img_source *src, const src_file *f, size_t limit, char **data,
+		     size_t *len, lt_error **err)
 {
 	*data = NULL;
 	*len = 0;
@@ -111,7 +111,7 @@ int src_read_all(const img_source *src, const src_file *f, size_t limit, char **
 		return lt_error_set(err, 0, "%s is too large (%" PRId64 " bytes)", f->path,
 				    f->size);
 	src_stream *s;
-	if (src_stream_open(src, f, &s, err) < 0)
+	if (img_src_stream_open(src, f, &s, err) < 0)
 		return -1;
 	size_t cap = (size_t)f->size + 1, n = 0;
 	char *buf = lt_xmalloc(cap + 1);
@@ -119,23 +119,23 @@ int src_read_all(const img_source *src, const src_file *f, size_t limit, char **
 		if (n == cap) {
 			if (cap > limit) {
 				free(buf);
-				src_stream_close(s);
+				img_src_stream_close(s);
 				return lt_error_set(err, 0, "%s is too large", f->path);
 			}
 			cap *= 2;
 			buf = lt_xrealloc(buf, cap + 1);
 		}
-		ssize_t r = src_stream_read(s, buf + n, cap - n, err);
+		ssize_t r = img_src_stream_read(s, buf + n, cap - n, err);
 		if (r < 0) {
 			free(buf);
-			src_stream_close(s);
+			img_src_stream_close(s);
 			return -1;
 		}
 		if (r == 0)
 			break;
 		n += (size_t)r;
 	}
-	src_stream_close(s);
+	img_src_stream_close(s);
 	if (n > limit) {
 		free(buf);
 		return lt_error_set(err, 0, "%s is too large", f->path);
@@ -153,20 +153,20 @@ static void digest_of(const void *data, size_t len, char out[72])
 	lt_sha256_digest_string(d, out);
 }
 
-int src_read_blob(const img_source *src, const char *digest, int64_t size, const char *what,
-		  char **data, size_t *len, lt_error **err)
+int img_src_read_blob(const img_source *src, const char *digest, int64_t size, const char *what,
+		      char **data, size_t *len, lt_error **err)
 {
 	*data = NULL;
 	*len = 0;
 	if (src->reg != NULL)
-		return reg_read_small_blob(src, digest, size, what, data, len, err);
+		return img_reg_read_small_blob(src, digest, size, what, data, len, err);
 	char path[96];
 	snprintf(path, sizeof(path), "blobs/sha256/%s", digest + 7);
 	if (size > IMG_MAX_JSON)
 		return lt_error_set(err, 0, "%s %s is too large (%" PRId64 " bytes)", what, digest,
 				    size);
 	src_file f;
-	int r = src_find(src, path, &f, err);
+	int r = img_src_find(src, path, &f, err);
 	if (r < 0)
 		return lt_error_wrap(err, "%s %s", what, digest);
 	if (r == 0)
@@ -176,11 +176,11 @@ int src_read_blob(const img_source *src, const char *digest, int64_t size, const
 			     "%s: size mismatch for %s: the descriptor says %" PRId64
 			     " bytes, the blob has %" PRId64,
 			     what, digest, size, f.size);
-		src_file_clear(&f);
+		img_src_file_clear(&f);
 		return -1;
 	}
-	r = src_read_all(src, &f, IMG_MAX_JSON, data, len, err);
-	src_file_clear(&f);
+	r = img_src_read_all(src, &f, IMG_MAX_JSON, data, len, err);
+	img_src_file_clear(&f);
 	if (r < 0)
 		return lt_error_wrap(err, "%s", what);
 	if (size >= 0 && (int64_t)*len != size) {
@@ -203,27 +203,27 @@ fail:
 	return -1;
 }
 
-int src_read_doc(const img_source *src, const char *digest, int64_t size, const char *what,
-		 char **data, size_t *len, lt_error **err)
+int img_src_read_doc(const img_source *src, const char *digest, int64_t size, const char *what,
+		     char **data, size_t *len, lt_error **err)
 {
 	if (src->reg != NULL)
-		return reg_read_manifest(src, digest, size, what, data, len, err);
-	return src_read_blob(src, digest, size, what, data, len, err);
+		return img_reg_read_manifest(src, digest, size, what, data, len, err);
+	return img_src_read_blob(src, digest, size, what, data, len, err);
 }
 
-int src_hash_file(const img_source *src, const src_file *f, char out[72], lt_error **err)
+int img_src_hash_file(const img_source *src, const src_file *f, char out[72], lt_error **err)
 {
 	src_stream *s;
-	if (src_stream_open(src, f, &s, err) < 0)
+	if (img_src_stream_open(src, f, &s, err) < 0)
 		return -1;
 	lt_sha256 *h = lt_sha256_new();
 	char *buf = lt_xmalloc(256 * 1024);
 	for (;;) {
-		ssize_t n = src_stream_read(s, buf, 256 * 1024, err);
+		ssize_t n = img_src_stream_read(s, buf, 256 * 1024, err);
 		if (n < 0) {
 			lt_sha256_free(h);
 			free(buf);
-			src_stream_close(s);
+			img_src_stream_close(s);
 			return -1;
 		}
 		if (n == 0)
@@ -234,7 +234,7 @@ int src_hash_file(const img_source *src, const src_file *f, char out[72], lt_err
 	lt_sha256_final(h, d);
 	lt_sha256_digest_string(d, out);
 	free(buf);
-	src_stream_close(s);
+	img_src_stream_close(s);
 	return 0;
 }
 
@@ -267,7 +267,7 @@ int img_blob_open(img_source *src, size_t index, img_blob **out, lt_error **err)
 		b->index = index;
 		b->digest = l->digest;
 		b->size = l->size;
-		if (reg_reader_open(src, index, &b->rr, err) < 0) {
+		if (img_reg_reader_open(src, index, &b->rr, err) < 0) {
 			free(b);
 			return -1;
 		}
@@ -276,7 +276,7 @@ int img_blob_open(img_source *src, size_t index, img_blob **out, lt_error **err)
 		return 0;
 	}
 	src_file f;
-	int r = src_find(src, l->path, &f, err);
+	int r = img_src_find(src, l->path, &f, err);
 	if (r == 0)
 		lt_error_set(err, 0, "blob %s is missing", l->digest);
 	if (r <= 0)
@@ -286,12 +286,12 @@ int img_blob_open(img_source *src, size_t index, img_blob **out, lt_error **err)
 	b->index = index;
 	b->digest = l->digest;
 	b->size = l->size;
-	if (src_stream_open(src, &f, &b->s, err) < 0) {
-		src_file_clear(&f);
+	if (img_src_stream_open(src, &f, &b->s, err) < 0) {
+		img_src_file_clear(&f);
 		free(b);
 		return -1;
 	}
-	src_file_clear(&f);
+	img_src_file_clear(&f);
 	b->h = lt_sha256_new();
 	*out = b;
 	return 0;
@@ -303,8 +303,8 @@ ssize_t img_blob_read(img_blob *b, void *buf, size_t len, lt_error **err)
 		return lt_error_set(err, 0, "blob %s failed verification", b->digest);
 	if (b->done || len == 0)
 		return 0;
-	ssize_t n =
-	    b->rr ? reg_reader_read(b->rr, buf, len, err) : src_stream_read(b->s, buf, len, err);
+	ssize_t n = b->rr ? img_reg_reader_read(b->rr, buf, len, err)
+			  : img_src_stream_read(b->s, buf, len, err);
 	if (n < 0)
 		return -1;
 	if (n > 0) {
@@ -330,7 +330,7 @@ ssize_t img_blob_read(img_blob *b, void *buf, size_t len, lt_error **err)
 	b->done = true;
 	b->failed = strcmp(got, b->digest) != 0;
 	if (b->failed && b->rr != NULL)
-		reg_reader_invalidate(b->rr);
+		img_reg_reader_invalidate(b->rr);
 	if (b->failed)
 		return lt_error_set(err, 0, "blob %s: digest mismatch: got %s", b->digest, got);
 	return 0;
@@ -340,9 +340,9 @@ void img_blob_close(img_blob *b)
 {
 	if (b == NULL)
 		return;
-	src_stream_close(b->s);
+	img_src_stream_close(b->s);
 	if (b->rr != NULL)
-		reg_reader_close(b->rr);
+		img_reg_reader_close(b->rr);
 	lt_sha256_free(b->h);
 	free(b);
 }

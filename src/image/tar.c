@@ -18,7 +18,7 @@
  * The index is read-only after the pass; streams own their reader state, so distinct streams
  * are safe on distinct threads.
  */
-#include "dlib.h"
+#include "dlib/dlib.h"
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -144,7 +144,7 @@ static int read_entry_data(struct archive *a, void *buf, size_t len, const char 
 	return 0;
 }
 
-int tar_index_build(int fd, tar_index *idx, lt_error **err)
+int img_tar_index_build(int fd, tar_index *idx, lt_error **err)
 {
 	memset(idx, 0, sizeof(*idx));
 	idx->fd = fd;
@@ -262,7 +262,7 @@ fail:
 	return -1;
 }
 
-void tar_index_free(tar_index *idx)
+void img_tar_index_free(tar_index *idx)
 {
 	for (size_t i = 0; i < idx->n_members; i++)
 		member_free(&idx->members[i]);
@@ -287,7 +287,7 @@ static const tar_member *lookup(const tar_index *idx, const char *name)
 	return NULL;
 }
 
-int tar_resolve(const tar_index *idx, const char *name, const tar_member **out, lt_error **err)
+int img_tar_resolve(const tar_index *idx, const char *name, const tar_member **out, lt_error **err)
 {
 	*out = NULL;
 	char *cur = lt_path_confine(name, NULL);
@@ -343,7 +343,7 @@ struct tar_stream {
 	pread_client *client;
 };
 
-int tar_stream_open(const tar_index *idx, const tar_member *m, tar_stream **out, lt_error **err)
+int img_tar_stream_open(const tar_index *idx, const tar_member *m, tar_stream **out, lt_error **err)
 {
 	*out = NULL;
 	if (m->sparse)
@@ -367,7 +367,7 @@ int tar_stream_open(const tar_index *idx, const tar_member *m, tar_stream **out,
 		if (r == 0)
 			lt_error_set(err, 0, "member %s: not found again in the archive", m->name);
 		if (r <= 0) {
-			tar_stream_close(s);
+			img_tar_stream_close(s);
 			return -1;
 		}
 		if (ord == m->ordinal)
@@ -377,7 +377,7 @@ int tar_stream_open(const tar_index *idx, const tar_member *m, tar_stream **out,
 	return 0;
 }
 
-ssize_t tar_stream_read(tar_stream *s, void *buf, size_t len, lt_error **err)
+ssize_t img_tar_stream_read(tar_stream *s, void *buf, size_t len, lt_error **err)
 {
 	int64_t left = s->m->size - s->pos;
 	if (left <= 0 || len == 0)
@@ -413,7 +413,7 @@ ssize_t tar_stream_read(tar_stream *s, void *buf, size_t len, lt_error **err)
 	return (ssize_t)n;
 }
 
-void tar_stream_close(tar_stream *s)
+void img_tar_stream_close(tar_stream *s)
 {
 	if (s == NULL)
 		return;

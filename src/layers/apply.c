@@ -12,18 +12,18 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "layers.h"
+#include "layers/layers.h"
 
 typedef struct held_inode {
 	char *path;
-	lt_inode *inode;
+	tree_inode *inode;
 } held_inode;
 
 typedef struct apply_ctx {
-	lt_tree *tree;
+	tree_fs *tree;
 	uint32_t layer;
 	const char *name;
-	lt_apply_stats *stats;
+	layer_apply_stats *stats;
 	bool hold;	  /* keep inodes deleted by this layer's whiteouts for its hard links */
 	held_inode *held; /* deleted by this layer's whiteouts */
 	size_t n_held, cap_held;
@@ -41,41 +41,41 @@ static char *split_path(const char *path, const char **base)
 	return lt_xstrndup(path, (size_t)(slash - path));
 }
 
-static int hold_subtree(lt_node *node, void *arg)
+static int hold_subtree(tree_node *node, void *arg)
 {
 	apply_ctx *c = arg;
-	if (node->inode->type == LT_FT_DIR)
+	if (node->inode->type == TREE_FT_DIR)
 		return 0;
 	if (c->n_held == c->cap_held) {
 		c->cap_held = c->cap_held ? c->cap_held * 2 : 16;
 		c->held = lt_xrealloc(c->held, c->cap_held * sizeof(*c->held));
 	}
-	c->held[c->n_held].path = lt_node_path(node);
+	c->held[c->n_held].path = tree_node_path(node);
 	c->held[c->n_held].inode = node->inode;
-	lt_inode_ref(node->inode); /* keeps the inode alive while held */
+	tree_inode_ref(node->inode); /* keeps the inode alive while held */
 	c->n_held++;
 	return 0;
 }
 
-/* Pre-order walk of one subtree (lt_tree_walk covers the whole tree). */
-static void walk_subtree(lt_node *node, int (*fn)(lt_node *, void *), void *arg)
+/* Pre-order walk of one subtree (tree_walk covers the whole tree). */
+static void walk_subtree(tree_node *node, int (*fn)(tree_node *, void *), void *arg)
 {
 	fn(node, arg);
-	for (lt_node *ch = node->first_child; ch != NULL; ch = ch->next_sibling)
+	for (tree_node *ch = node->first_child; ch != NULL; ch = ch->next_sibling)
 		walk_subtree(ch, fn, arg);
 }
 
-static void delete_node(apply_ctx *c, lt_node *node)
+static void delete_node(apply_ctx *c, tree_node *node)
 {
 	if (c->hold)
 		walk_subtree(node, hold_subtree, c);
-	lt_tree_remove(c->tree, node);
+	tree_remove(c->tree, node);
 }
 
 static void release_held(apply_ctx *c)
 {
 	for (size_t i = 0; i < c->n_held; i++) {
-		lt_inode_unref(c->held[i].inode);
+		tree_inode_unref(c->held[i].inode);
 		free(c->held[i].path);
 	}
 	free(c->held);
@@ -83,7 +83,7 @@ static void release_held(apply_ctx *c)
 	c->n_held = c->cap_held = 0;
 }
 
-static lt_inode *find_held(apply_ctx *c, const char *path)
+static tree_inode *find_held(apply_ctx *c, const char *path)
 {
 	for (size_t i = c->n_held; i-- > 0;)
 		if (strcmp(c->held[i].path, path) == 0)
@@ -91,13 +91,12 @@ static lt_inode *find_held(apply_ctx *c, const char *path)
 	return NULL;
 }
 
-static int apply_whiteout(apply_ctx *c, const lt_layer_entry *e, lt_error **err)
+static int apply_whiteout(apply_ctx *c, const layer_entry *e, lt_error **err)
 {
-	lt_node *dir = NULL;
+	tree_node *dir = NULL;
 	if (e->opaque) {
 		c->stats->opaques++;
-		if (lt_tree_resolve_dir(c->tree, lt_tree_root(c->tree), e->path, false, &dir, err) <
-		    0)
+		if (tree_resolve_dir(c->tree, tree_root(c->tree), e->path, false, &dir, err) < 0)
 			return -1;
 		if (dir == NULL)
 			return 0;
@@ -108,48 +107,48 @@ static int apply_whiteout(apply_ctx *c, const lt_layer_entry *e, lt_error **err)
 	c->stats->whiteouts++;
 	const char *base;
 	char *parent = split_path(e->path, &base);
-	int rc = lt_tree_resolve_dir(c->tree, lt_tree_root(c->tree), parent, false, &dir, err);
+	int rc = tree_resolve_dir(c->tree, tree_root(c->tree), parent, false, &dir, err);
 	free(parent);
 	if (rc < 0)
 		return -1;
 	if (dir == NULL)
 		return 0; /* nothing to delete: a missing target is not an error */
-	lt_node *victim = lt_tree_child(c->tree, dir, base);
+	tree_node *victim = tree_child(c->tree, dir, base);
 	if (victim != NULL)
 		delete_node(c, victim);
 	return 0;
 }
 
-static void set_attributes(lt_inode *ino, const lt_layer_entry *e)
+static void set_attributes(tree_inode *ino, const layer_entry *e)
 {
 	ino->mode = e->mode;
 	ino->uid = e->uid;
 	ino->gid = e->gid;
 	ino->mtime = e->mtime;
-	lt_inode_clear_xattrs(ino);
+	tree_inode_clear_xattrs(ino);
 	for (size_t i = 0; i < e->n_xattrs; i++)
-		lt_inode_set_xattr(ino, e->xattrs[i].key, e->xattrs[i].value, e->xattrs[i].len);
+		tree_inode_set_xattr(ino, e->xattrs[i].key, e->xattrs[i].value, e->xattrs[i].len);
 }
 
-static lt_inode *inode_for_entry(apply_ctx *c, const lt_layer_entry *e)
+static tree_inode *inode_for_entry(apply_ctx *c, const layer_entry *e)
 {
-	lt_inode *ino = lt_inode_new(e->type);
+	tree_inode *ino = tree_inode_new(e->type);
 	set_attributes(ino, e);
 	switch (e->type) {
-	case LT_FT_REG:
+	case TREE_FT_REG:
 		ino->size = e->size;
 		if (e->size > 0) {
-			ino->src = LT_SRC_LAYER;
+			ino->src = TREE_SRC_LAYER;
 			ino->src_layer = c->layer;
 			ino->src_entry = e->ordinal;
 		}
 		break;
-	case LT_FT_SYMLINK:
+	case TREE_FT_SYMLINK:
 		ino->symlink = lt_xstrdup(e->symlink);
 		ino->size = strlen(e->symlink);
 		break;
-	case LT_FT_CHR:
-	case LT_FT_BLK:
+	case TREE_FT_CHR:
+	case TREE_FT_BLK:
 		ino->rdev_major = e->rdev_major;
 		ino->rdev_minor = e->rdev_minor;
 		break;
@@ -159,33 +158,33 @@ static lt_inode *inode_for_entry(apply_ctx *c, const lt_layer_entry *e)
 	return ino;
 }
 
-static int find_link_target(apply_ctx *c, const lt_layer_entry *e, lt_inode **out, lt_error **err)
+static int find_link_target(apply_ctx *c, const layer_entry *e, tree_inode **out, lt_error **err)
 {
 	const char *base;
 	char *parent = split_path(e->hardlink, &base);
-	lt_node *dir = NULL;
-	int rc = lt_tree_resolve_dir(c->tree, lt_tree_root(c->tree), parent, false, &dir, err);
+	tree_node *dir = NULL;
+	int rc = tree_resolve_dir(c->tree, tree_root(c->tree), parent, false, &dir, err);
 	free(parent);
 	if (rc < 0)
 		return -1;
-	lt_node *target = dir ? lt_tree_child(c->tree, dir, base) : NULL;
-	lt_inode *ino = target ? target->inode : find_held(c, e->hardlink);
+	tree_node *target = dir ? tree_child(c->tree, dir, base) : NULL;
+	tree_inode *ino = target ? target->inode : find_held(c, e->hardlink);
 	if (ino == NULL)
 		return lt_error_set(err, 0, "%s: hard link %s points to %s, which does not exist",
 				    c->name, e->path, e->hardlink);
-	if (ino->type == LT_FT_DIR)
+	if (ino->type == TREE_FT_DIR)
 		return lt_error_set(err, 0, "%s: hard link %s points to the directory %s", c->name,
 				    e->path, e->hardlink);
 	*out = ino;
 	return 0;
 }
 
-static int apply_entry(apply_ctx *c, const lt_layer_entry *e, lt_error **err)
+static int apply_entry(apply_ctx *c, const layer_entry *e, lt_error **err)
 {
 	c->stats->entries++;
-	lt_node *root = lt_tree_root(c->tree);
+	tree_node *root = tree_root(c->tree);
 	if (e->path[0] == '\0') {
-		if (e->type != LT_FT_DIR || e->hardlink != NULL)
+		if (e->type != TREE_FT_DIR || e->hardlink != NULL)
 			return lt_error_set(err, 0,
 					    "%s: the entry for the root directory is not a "
 					    "directory",
@@ -194,57 +193,58 @@ static int apply_entry(apply_ctx *c, const lt_layer_entry *e, lt_error **err)
 		root->layer = (int32_t)c->layer;
 		return 0;
 	}
-	if (e->type == LT_FT_SOCK)
+	if (e->type == TREE_FT_SOCK)
 		return 0; /* cannot come from a tar; nothing sensible to create */
 
 	const char *base;
 	char *parent_path = split_path(e->path, &base);
-	lt_node *dir = NULL;
-	int rc = lt_tree_resolve_dir(c->tree, root, parent_path, true, &dir, err);
+	tree_node *dir = NULL;
+	int rc = tree_resolve_dir(c->tree, root, parent_path, true, &dir, err);
 	free(parent_path);
 	if (rc < 0)
 		return lt_error_wrap(err, "%s: entry %s", c->name, e->path);
 
-	lt_node *existing = lt_tree_child(c->tree, dir, base);
-	lt_node *node = NULL;
+	tree_node *existing = tree_child(c->tree, dir, base);
+	tree_node *node = NULL;
 	if (e->hardlink != NULL) {
 		c->stats->hardlinks++;
-		lt_inode *target = NULL;
+		tree_inode *target = NULL;
 		if (find_link_target(c, e, &target, err) < 0)
 			return -1;
 		if (existing != NULL && existing->inode == target) {
 			node = existing;
 		} else if (existing != NULL) {
-			lt_tree_replace_inode(c->tree, existing, target);
+			tree_replace_inode(c->tree, existing, target);
 			node = existing;
 		} else {
-			node = lt_tree_add(c->tree, dir, base, target);
+			node = tree_add(c->tree, dir, base, target);
 		}
 		if (e->size > 0) {
 			/* A hard link entry that carries data gives the shared inode new bytes. */
 			target->size = e->size;
-			target->src = LT_SRC_LAYER;
+			target->src = TREE_SRC_LAYER;
 			target->src_layer = c->layer;
 			target->src_entry = e->ordinal;
 		}
-	} else if (e->type == LT_FT_DIR && existing != NULL && existing->inode->type == LT_FT_DIR) {
+	} else if (e->type == TREE_FT_DIR && existing != NULL &&
+		   existing->inode->type == TREE_FT_DIR) {
 		set_attributes(existing->inode, e);
 		node = existing;
 	} else if (existing != NULL) {
-		lt_tree_replace_inode(c->tree, existing, inode_for_entry(c, e));
+		tree_replace_inode(c->tree, existing, inode_for_entry(c, e));
 		node = existing;
 	} else {
-		node = lt_tree_add(c->tree, dir, base, inode_for_entry(c, e));
+		node = tree_add(c->tree, dir, base, inode_for_entry(c, e));
 	}
 	node->layer = (int32_t)c->layer;
 	node->implicit = false;
 	return 0;
 }
 
-int lt_layer_apply(lt_tree *tree, uint32_t layer, const lt_layer_list *list, const char *name,
-		   lt_apply_stats *stats, lt_error **err)
+int layer_apply(tree_fs *tree, uint32_t layer, const layer_list *list, const char *name,
+		layer_apply_stats *stats, lt_error **err)
 {
-	lt_apply_stats dummy = {0};
+	layer_apply_stats dummy = {0};
 	apply_ctx c = {
 	    .tree = tree,
 	    .layer = layer,
@@ -257,12 +257,12 @@ int lt_layer_apply(lt_tree *tree, uint32_t layer, const lt_layer_list *list, con
 
 	int rc = 0;
 	for (size_t i = 0; i < list->count && rc == 0; i++) {
-		const lt_layer_entry *e = &list->entries[i];
+		const layer_entry *e = &list->entries[i];
 		if (e->whiteout || e->opaque)
 			rc = apply_whiteout(&c, e, err);
 	}
 	for (size_t i = 0; i < list->count && rc == 0; i++) {
-		const lt_layer_entry *e = &list->entries[i];
+		const layer_entry *e = &list->entries[i];
 		if (e->skip) {
 			c.stats->ignored++;
 			continue;

@@ -1,22 +1,22 @@
 /* Layer streams: decompression (chosen from the magic bytes), the diff_id check, and tar
  * parsing with libarchive. litho decompresses itself instead of letting libarchive do it
  * because the diff_id is the hash of the uncompressed bytes, which libarchive does not expose. */
-#include "dlib.h"
+#include "dlib/dlib.h"
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <zlib.h>
 #include <zstd.h>
 
-#include "layers.h"
+#include "layers/layers.h"
 
 #define IN_SIZE	 (256 * 1024)
 #define OUT_SIZE (1024 * 1024)
 
 enum stream_format { FMT_UNKNOWN, FMT_PLAIN, FMT_GZIP, FMT_ZSTD };
 
-struct lt_layer_reader {
-	lt_read_fn read;
+struct layer_reader {
+	layer_read_fn read;
 	void *ctx;
 	char *name;
 	char *expected_diff_id;
@@ -43,15 +43,15 @@ struct lt_layer_reader {
 	bool archive_eof;
 	uint64_t next_ordinal;
 	size_t dropped_xattrs;
-	lt_layer_entry cur;
+	layer_entry cur;
 	lt_error *err; /* error raised inside a libarchive callback */
 	bool finished;
 };
 
-lt_layer_reader *lt_layer_reader_new(lt_read_fn read, void *ctx, const char *name,
-				     const char *expected_diff_id)
+layer_reader *layer_reader_new(layer_read_fn read, void *ctx, const char *name,
+			       const char *expected_diff_id)
 {
-	lt_layer_reader *r = lt_xcalloc(1, sizeof(*r));
+	layer_reader *r = lt_xcalloc(1, sizeof(*r));
 	r->read = read;
 	r->ctx = ctx;
 	r->name = lt_xstrdup(name);
@@ -63,7 +63,7 @@ lt_layer_reader *lt_layer_reader_new(lt_read_fn read, void *ctx, const char *nam
 	return r;
 }
 
-static void entry_clear(lt_layer_entry *e)
+static void entry_clear(layer_entry *e)
 {
 	free(e->path);
 	free(e->hardlink);
@@ -76,7 +76,7 @@ static void entry_clear(lt_layer_entry *e)
 	memset(e, 0, sizeof(*e));
 }
 
-void lt_layer_reader_free(lt_layer_reader *r)
+void layer_reader_free(layer_reader *r)
 {
 	if (r == NULL)
 		return;
@@ -96,13 +96,13 @@ void lt_layer_reader_free(lt_layer_reader *r)
 	free(r);
 }
 
-uint64_t lt_layer_reader_stored_bytes(const lt_layer_reader *r)
+uint64_t layer_reader_stored_bytes(const layer_reader *r)
 {
 	return r->stored_bytes;
 }
 
 /* Makes sure unread input is available; returns 0 at the end of the stored stream. */
-static ssize_t fill_input(lt_layer_reader *r, lt_error **err)
+static ssize_t fill_input(layer_reader *r, lt_error **err)
 {
 	if (r->in_pos < r->in_len)
 		return (ssize_t)(r->in_len - r->in_pos);
@@ -119,7 +119,7 @@ static ssize_t fill_input(lt_layer_reader *r, lt_error **err)
 	return n;
 }
 
-static int detect_format(lt_layer_reader *r, lt_error **err)
+static int detect_format(layer_reader *r, lt_error **err)
 {
 	/* Gather at least 4 bytes (or the whole stream when it is shorter). */
 	while (r->in_len - r->in_pos < 4 && !r->in_eof) {
@@ -167,7 +167,7 @@ static bool all_zero(const uint8_t *p, size_t n)
 }
 
 /* Produces up to `cap` uncompressed bytes; 0 at the end of the stream. */
-static ssize_t produce(lt_layer_reader *r, uint8_t *buf, size_t cap, lt_error **err)
+static ssize_t produce(layer_reader *r, uint8_t *buf, size_t cap, lt_error **err)
 {
 	if (r->fmt == FMT_UNKNOWN && detect_format(r, err) < 0)
 		return -1;
@@ -255,7 +255,7 @@ static ssize_t produce(lt_layer_reader *r, uint8_t *buf, size_t cap, lt_error **
 
 static la_ssize_t archive_read_cb(struct archive *a, void *ud, const void **buf)
 {
-	lt_layer_reader *r = ud;
+	layer_reader *r = ud;
 	ssize_t n = produce(r, r->out, OUT_SIZE, &r->err);
 	if (n < 0) {
 		/* the cause (already naming the layer) stays in r->err for archive_failure */
@@ -266,7 +266,7 @@ static la_ssize_t archive_read_cb(struct archive *a, void *ud, const void **buf)
 	return n;
 }
 
-static int open_archive(lt_layer_reader *r, lt_error **err)
+static int open_archive(layer_reader *r, lt_error **err)
 {
 	r->a = archive_read_new();
 	if (r->a == NULL)
@@ -280,7 +280,7 @@ static int open_archive(lt_layer_reader *r, lt_error **err)
 }
 
 /* Turns libarchive's failure into our error, preferring the cause raised by our callback. */
-static int archive_failure(lt_layer_reader *r, lt_error **err, const char *what)
+static int archive_failure(layer_reader *r, lt_error **err, const char *what)
 {
 	if (r->err != NULL)
 		return lt_error_move(err, &r->err);
@@ -288,23 +288,23 @@ static int archive_failure(lt_layer_reader *r, lt_error **err, const char *what)
 	return lt_error_set(err, 0, "%s: %s: %s", r->name, what, msg ? msg : "unknown error");
 }
 
-static enum lt_ftype map_type(mode_t t)
+static enum tree_ftype map_type(mode_t t)
 {
 	switch (t) {
 	case AE_IFDIR:
-		return LT_FT_DIR;
+		return TREE_FT_DIR;
 	case AE_IFLNK:
-		return LT_FT_SYMLINK;
+		return TREE_FT_SYMLINK;
 	case AE_IFCHR:
-		return LT_FT_CHR;
+		return TREE_FT_CHR;
 	case AE_IFBLK:
-		return LT_FT_BLK;
+		return TREE_FT_BLK;
 	case AE_IFIFO:
-		return LT_FT_FIFO;
+		return TREE_FT_FIFO;
 	case AE_IFSOCK:
-		return LT_FT_SOCK;
+		return TREE_FT_SOCK;
 	default:
-		return LT_FT_REG;
+		return TREE_FT_REG;
 	}
 }
 
@@ -320,11 +320,11 @@ static bool storable_xattr(const char *key)
 
 static int compare_xattrs(const void *a, const void *b)
 {
-	return strcmp(((const lt_xattr *)a)->key, ((const lt_xattr *)b)->key);
+	return strcmp(((const tree_xattr *)a)->key, ((const tree_xattr *)b)->key);
 }
 
-static int clamp_id(int64_t v, const char *what, lt_layer_reader *r, const char *path,
-		    uint32_t *out, lt_error **err)
+static int clamp_id(int64_t v, const char *what, layer_reader *r, const char *path, uint32_t *out,
+		    lt_error **err)
 {
 	if (v < 0 || v > UINT32_MAX)
 		return lt_error_set(err, 0, "%s: entry %s: %s %lld is out of range", r->name, path,
@@ -333,9 +333,9 @@ static int clamp_id(int64_t v, const char *what, lt_layer_reader *r, const char 
 	return 0;
 }
 
-static int convert_entry(lt_layer_reader *r, struct archive_entry *ae, lt_error **err)
+static int convert_entry(layer_reader *r, struct archive_entry *ae, lt_error **err)
 {
-	lt_layer_entry *e = &r->cur;
+	layer_entry *e = &r->cur;
 	entry_clear(e);
 	e->ordinal = r->next_ordinal++;
 
@@ -345,9 +345,9 @@ static int convert_entry(lt_layer_reader *r, struct archive_entry *ae, lt_error 
 	if (name == NULL || *name == '\0')
 		return lt_error_set(err, 0, "%s: entry %llu has an empty or unreadable name",
 				    r->name, (unsigned long long)e->ordinal);
-	if (strlen(name) > LT_LAYER_PATH_MAX)
+	if (strlen(name) > LAYER_PATH_MAX)
 		return lt_error_set(err, 0, "%s: entry name longer than %d bytes: %.64s...",
-				    r->name, LT_LAYER_PATH_MAX, name);
+				    r->name, LAYER_PATH_MAX, name);
 	e->path = lt_path_confine(name, &e->clamped);
 
 	const char *base = lt_path_basename(e->path);
@@ -391,9 +391,9 @@ static int convert_entry(lt_layer_reader *r, struct archive_entry *ae, lt_error 
 			return lt_error_set(err, 0,
 					    "%s: hard link %s points outside the image (%s)",
 					    r->name, e->path, hl);
-		e->type = LT_FT_REG;
+		e->type = TREE_FT_REG;
 	}
-	if (e->type == LT_FT_SYMLINK) {
+	if (e->type == TREE_FT_SYMLINK) {
 		const char *target = archive_entry_symlink(ae);
 		if (target == NULL)
 			target = archive_entry_symlink_utf8(ae);
@@ -404,11 +404,11 @@ static int convert_entry(lt_layer_reader *r, struct archive_entry *ae, lt_error 
 	    clamp_id(archive_entry_gid(ae), "gid", r, e->path, &e->gid, err) < 0)
 		return -1;
 	e->mtime = archive_entry_mtime(ae);
-	if (e->type == LT_FT_REG) {
+	if (e->type == TREE_FT_REG) {
 		int64_t size = archive_entry_size(ae);
 		e->size = size > 0 ? (uint64_t)size : 0;
 	}
-	if (e->type == LT_FT_CHR || e->type == LT_FT_BLK) {
+	if (e->type == TREE_FT_CHR || e->type == TREE_FT_BLK) {
 		e->rdev_major = (uint32_t)archive_entry_rdevmajor(ae);
 		e->rdev_minor = (uint32_t)archive_entry_rdevminor(ae);
 	}
@@ -452,7 +452,7 @@ static int convert_entry(lt_layer_reader *r, struct archive_entry *ae, lt_error 
 	return 0;
 }
 
-int lt_layer_reader_next(lt_layer_reader *r, const lt_layer_entry **entry, lt_error **err)
+int layer_reader_next(layer_reader *r, const layer_entry **entry, lt_error **err)
 {
 	if (!r->archive_open && open_archive(r, err) < 0)
 		return -1;
@@ -474,8 +474,8 @@ int lt_layer_reader_next(lt_layer_reader *r, const lt_layer_entry **entry, lt_er
 	return 1;
 }
 
-int lt_layer_reader_data(lt_layer_reader *r, const void **buf, size_t *len, uint64_t *offset,
-			 lt_error **err)
+int layer_reader_data(layer_reader *r, const void **buf, size_t *len, uint64_t *offset,
+		      lt_error **err)
 {
 	la_int64_t off = 0;
 	int ar = archive_read_data_block(r->a, buf, len, &off);
@@ -487,7 +487,7 @@ int lt_layer_reader_data(lt_layer_reader *r, const void **buf, size_t *len, uint
 	return 1;
 }
 
-int lt_layer_reader_finish(lt_layer_reader *r, lt_error **err)
+int layer_reader_finish(layer_reader *r, lt_error **err)
 {
 	if (r->finished)
 		return 0;
@@ -522,7 +522,7 @@ int lt_layer_reader_finish(lt_layer_reader *r, lt_error **err)
 	return 0;
 }
 
-static void list_push(lt_layer_list *list, lt_layer_entry *e)
+static void list_push(layer_list *list, layer_entry *e)
 {
 	if (list->count == list->cap) {
 		list->cap = list->cap ? list->cap * 2 : 256;
@@ -532,12 +532,12 @@ static void list_push(lt_layer_list *list, lt_layer_entry *e)
 	memset(e, 0, sizeof(*e));
 }
 
-int lt_layer_scan(lt_layer_reader *r, lt_layer_list *out, lt_error **err)
+int layer_scan(layer_reader *r, layer_list *out, lt_error **err)
 {
 	memset(out, 0, sizeof(*out));
 	for (;;) {
-		const lt_layer_entry *e = NULL;
-		int rc = lt_layer_reader_next(r, &e, err);
+		const layer_entry *e = NULL;
+		int rc = layer_reader_next(r, &e, err);
 		if (rc < 0)
 			goto fail;
 		if (rc == 0)
@@ -546,18 +546,18 @@ int lt_layer_scan(lt_layer_reader *r, lt_layer_list *out, lt_error **err)
 			out->clamped++;
 		list_push(out, &r->cur);
 	}
-	if (lt_layer_reader_finish(r, err) < 0)
+	if (layer_reader_finish(r, err) < 0)
 		goto fail;
 	out->tar_bytes = r->tar_bytes;
 	out->dropped_xattrs = r->dropped_xattrs;
 	out->stored_bytes = r->stored_bytes;
 	return 0;
 fail:
-	lt_layer_list_free(out);
+	layer_list_free(out);
 	return -1;
 }
 
-void lt_layer_list_free(lt_layer_list *list)
+void layer_list_free(layer_list *list)
 {
 	for (size_t i = 0; i < list->count; i++)
 		entry_clear(&list->entries[i]);

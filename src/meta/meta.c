@@ -20,12 +20,12 @@
 char *meta_labels_json(const json_t *labels)
 {
 	meta_buf b;
-	mb_init(&b);
+	meta_buf_init(&b);
 	if (labels == NULL)
-		mb_add(&b, "null");
+		meta_buf_add(&b, "null");
 	else
-		mb_add_json_string_map(&b, labels, true);
-	return mb_steal(&b, NULL);
+		meta_buf_add_json_string_map(&b, labels, true);
+	return meta_buf_steal(&b, NULL);
 }
 
 /* org.label-schema.build-date as addBuildLabels() formats it: Weekday_D_Month_YYYY_H:M:S_ZONE,
@@ -132,10 +132,10 @@ static void add_attr(meta_buf *b, const char *key, const char *value, bool *firs
 	size_t len = trimmed_len(value);
 	if (len == 0)
 		return; /* omitempty */
-	mb_add(b, *first ? "\"" : ",\"");
-	mb_add(b, key);
-	mb_add(b, "\":");
-	mb_add_json_string(b, value, len);
+	meta_buf_add(b, *first ? "\"" : ",\"");
+	meta_buf_add(b, key);
+	meta_buf_add(b, "\":");
+	meta_buf_add_json_string(b, value, len);
 	*first = false;
 }
 
@@ -145,18 +145,18 @@ static void add_attr(meta_buf *b, const char *key, const char *value, bool *firs
 char *meta_inspect_json(const meta_inspect *in)
 {
 	meta_buf b;
-	mb_init(&b);
-	mb_add(&b, "{\"data\":{\"attributes\":{\"environment\":{");
+	meta_buf_init(&b);
+	meta_buf_add(&b, "{\"data\":{\"attributes\":{\"environment\":{");
 	for (size_t i = 0; i < in->n_env; i++) {
 		if (i > 0)
-			mb_addc(&b, ',');
-		mb_add_json_string(&b, in->env[i].path, strlen(in->env[i].path));
-		mb_addc(&b, ':');
-		mb_add_json_string(&b, in->env[i].content, trimmed_len(in->env[i].content));
+			meta_buf_addc(&b, ',');
+		meta_buf_add_json_string(&b, in->env[i].path, strlen(in->env[i].path));
+		meta_buf_addc(&b, ':');
+		meta_buf_add_json_string(&b, in->env[i].content, trimmed_len(in->env[i].content));
 	}
-	mb_add(&b, "},\"labels\":");
+	meta_buf_add(&b, "},\"labels\":");
 	json_t *empty = json_object();
-	mb_add_json_string_map(&b, in->labels ? in->labels : empty, false);
+	meta_buf_add_json_string_map(&b, in->labels ? in->labels : empty, false);
 	json_decref(empty);
 	bool first = false;
 	add_attr(&b, "runscript", in->runscript ? in->runscript : "", &first);
@@ -164,8 +164,8 @@ char *meta_inspect_json(const meta_inspect *in)
 	add_attr(&b, "helpfile", in->helpfile ? in->helpfile : "", &first);
 	add_attr(&b, "deffile", in->deffile ? in->deffile : "", &first);
 	add_attr(&b, "startscript", in->startscript ? in->startscript : "", &first);
-	mb_add(&b, "}},\"type\":\"container\"}");
-	return mb_steal(&b, NULL);
+	meta_buf_add(&b, "}},\"type\":\"container\"}");
+	return meta_buf_steal(&b, NULL);
 }
 
 /* The image build's own files: env/10-docker2singularity.sh (OCI sources) and
@@ -319,9 +319,9 @@ int meta_for_image(const meta_source *src, meta_image *out, lt_error **err)
 	out->deffile = deffile;
 	if (src->config != NULL) {
 		meta_buf b;
-		mb_init(&b);
+		meta_buf_init(&b);
 		meta_conf_encode(&conf, &b);
-		out->oci_config_json = mb_steal(&b, NULL);
+		out->oci_config_json = meta_buf_steal(&b, NULL);
 	}
 
 	meta_conf_free(&conf);

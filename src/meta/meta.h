@@ -14,7 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "util.h"
+#include "util/util.h"
 
 enum meta_kind { META_DIR, META_FILE, META_SYMLINK };
 

@@ -7,7 +7,7 @@
 
 #include "meta_internal.h"
 
-void mb_init(meta_buf *b)
+void meta_buf_init(meta_buf *b)
 {
 	b->cap = 64;
 	b->len = 0;
@@ -18,7 +18,7 @@ void mb_init(meta_buf *b)
 static void mb_reserve(meta_buf *b, size_t extra)
 {
 	if (b->data == NULL)
-		mb_init(b);
+		meta_buf_init(b);
 	if (b->len + extra + 1 <= b->cap)
 		return;
 	size_t cap = b->cap;
@@ -28,7 +28,7 @@ static void mb_reserve(meta_buf *b, size_t extra)
 	b->cap = cap;
 }
 
-void mb_addn(meta_buf *b, const char *s, size_t n)
+void meta_buf_addn(meta_buf *b, const char *s, size_t n)
 {
 	mb_reserve(b, n);
 	if (n > 0)
@@ -37,30 +37,30 @@ void mb_addn(meta_buf *b, const char *s, size_t n)
 	b->data[b->len] = '\0';
 }
 
-void mb_add(meta_buf *b, const char *s)
+void meta_buf_add(meta_buf *b, const char *s)
 {
-	mb_addn(b, s, strlen(s));
+	meta_buf_addn(b, s, strlen(s));
 }
 
-void mb_addc(meta_buf *b, char c)
+void meta_buf_addc(meta_buf *b, char c)
 {
-	mb_addn(b, &c, 1);
+	meta_buf_addn(b, &c, 1);
 }
 
-void mb_printf(meta_buf *b, const char *fmt, ...)
+void meta_buf_printf(meta_buf *b, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
 	char *s = lt_strdup_vprintf(fmt, ap);
 	va_end(ap);
-	mb_add(b, s);
+	meta_buf_add(b, s);
 	free(s);
 }
 
-char *mb_steal(meta_buf *b, size_t *len)
+char *meta_buf_steal(meta_buf *b, size_t *len)
 {
 	if (b->data == NULL)
-		mb_init(b);
+		meta_buf_init(b);
 	char *s = b->data;
 	if (len != NULL)
 		*len = b->len;
@@ -69,37 +69,37 @@ char *mb_steal(meta_buf *b, size_t *len)
 	return s;
 }
 
-void mb_free(meta_buf *b)
+void meta_buf_free(meta_buf *b)
 {
 	free(b->data);
 	b->data = NULL;
 	b->len = b->cap = 0;
 }
 
-void mb_add_json_string(meta_buf *b, const char *s, size_t len)
+void meta_buf_add_json_string(meta_buf *b, const char *s, size_t len)
 {
 	size_t n;
 	char *q = lt_json_go_string(s, len, &n);
-	mb_addn(b, q, n);
+	meta_buf_addn(b, q, n);
 	free(q);
 }
 
-void mb_add_shell_escape(meta_buf *b, const char *s, size_t len)
+void meta_buf_add_shell_escape(meta_buf *b, const char *s, size_t len)
 {
 	for (size_t i = 0; i < len; i++) {
 		if (s[i] == '\\' || s[i] == '"' || s[i] == '`' || s[i] == '$')
-			mb_addc(b, '\\');
-		mb_addc(b, s[i]);
+			meta_buf_addc(b, '\\');
+		meta_buf_addc(b, s[i]);
 	}
 }
 
-void mb_add_escape_single(meta_buf *b, const char *s, size_t len)
+void meta_buf_add_escape_single(meta_buf *b, const char *s, size_t len)
 {
 	for (size_t i = 0; i < len; i++) {
 		if (s[i] == '\'')
-			mb_add(b, "'\"'\"'");
+			meta_buf_add(b, "'\"'\"'");
 		else
-			mb_addc(b, s[i]);
+			meta_buf_addc(b, s[i]);
 	}
 }
 
@@ -113,29 +113,29 @@ const char *meta_jstr(const json_t *v, size_t *len)
 	return json_string_value(v);
 }
 
-void mb_add_json_string_map(meta_buf *b, const json_t *obj, bool indent)
+void meta_buf_add_json_string_map(meta_buf *b, const json_t *obj, bool indent)
 {
 	size_t n = json_object_size(obj);
 	if (n == 0) {
-		mb_add(b, "{}");
+		meta_buf_add(b, "{}");
 		return;
 	}
 	size_t k;
 	const char **keys = lt_json_sorted_keys(obj, &k);
-	mb_addc(b, '{');
+	meta_buf_addc(b, '{');
 	for (size_t i = 0; i < k; i++) {
 		if (i > 0)
-			mb_addc(b, ',');
+			meta_buf_addc(b, ',');
 		if (indent)
-			mb_add(b, "\n\t");
-		mb_add_json_string(b, keys[i], strlen(keys[i]));
-		mb_add(b, indent ? ": " : ":");
+			meta_buf_add(b, "\n\t");
+		meta_buf_add_json_string(b, keys[i], strlen(keys[i]));
+		meta_buf_add(b, indent ? ": " : ":");
 		size_t vlen;
 		const char *v = meta_jstr(json_object_get(obj, keys[i]), &vlen);
-		mb_add_json_string(b, v, vlen);
+		meta_buf_add_json_string(b, v, vlen);
 	}
 	if (indent)
-		mb_addc(b, '\n');
-	mb_addc(b, '}');
+		meta_buf_addc(b, '\n');
+	meta_buf_addc(b, '}');
 	free(keys);
 }

@@ -143,50 +143,53 @@ static int check_app_names(const meta_def *d, lt_error **err)
 static char *env_name(const char *name)
 {
 	meta_buf b;
-	mb_init(&b);
+	meta_buf_init(&b);
 	const unsigned char *p = (const unsigned char *)name;
 	size_t len = strlen(name), i = 0;
 	while (i < len) {
 		unsigned char c = p[i];
 		if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
 		    c == '_') {
-			mb_addc(&b, (char)c);
+			meta_buf_addc(&b, (char)c);
 			i++;
 			continue;
 		}
 		size_t w;
 		lt_utf8_decode(p + i, len - i, &w);
 		i += w;
-		mb_addc(&b, '_');
+		meta_buf_addc(&b, '_');
 	}
-	return mb_steal(&b, NULL);
+	return meta_buf_steal(&b, NULL);
 }
 
 /* globalEnv94Base and the optional globalEnv94App* lines of apps.go. */
 static void add_appsbase(meta_buf *b, const char *n, bool env, bool run, bool start)
 {
-	mb_printf(b,
-		  "## App Global Exports For: %1$s\n"
-		  "\n"
-		  "SCIF_APPDATA_%1$s=/scif/data/%1$s\n"
-		  "SCIF_APPMETA_%1$s=/scif/apps/%1$s/scif\n"
-		  "SCIF_APPROOT_%1$s=/scif/apps/%1$s\n"
-		  "SCIF_APPBIN_%1$s=/scif/apps/%1$s/bin\n"
-		  "SCIF_APPLIB_%1$s=/scif/apps/%1$s/lib\n"
-		  "\n"
-		  "export SCIF_APPDATA_%1$s SCIF_APPMETA_%1$s SCIF_APPROOT_%1$s SCIF_APPBIN_%1$s "
-		  "SCIF_APPLIB_%1$s\n",
-		  n);
+	meta_buf_printf(
+	    b,
+	    "## App Global Exports For: %1$s\n"
+	    "\n"
+	    "SCIF_APPDATA_%1$s=/scif/data/%1$s\n"
+	    "SCIF_APPMETA_%1$s=/scif/apps/%1$s/scif\n"
+	    "SCIF_APPROOT_%1$s=/scif/apps/%1$s\n"
+	    "SCIF_APPBIN_%1$s=/scif/apps/%1$s/bin\n"
+	    "SCIF_APPLIB_%1$s=/scif/apps/%1$s/lib\n"
+	    "\n"
+	    "export SCIF_APPDATA_%1$s SCIF_APPMETA_%1$s SCIF_APPROOT_%1$s SCIF_APPBIN_%1$s "
+	    "SCIF_APPLIB_%1$s\n",
+	    n);
 	if (env)
-		mb_printf(
+		meta_buf_printf(
 		    b, "export SCIF_APPENV_%1$s=\"/scif/apps/%1$s/scif/env/90-environment.sh\"\n",
 		    n);
 	/* writeLabels() runs for every app, so its labels.json always exists */
-	mb_printf(b, "export SCIF_APPLABELS_%1$s=\"/scif/apps/%1$s/scif/labels.json\"\n", n);
+	meta_buf_printf(b, "export SCIF_APPLABELS_%1$s=\"/scif/apps/%1$s/scif/labels.json\"\n", n);
 	if (run)
-		mb_printf(b, "export SCIF_APPRUN_%1$s=\"/scif/apps/%1$s/scif/runscript\"\n", n);
+		meta_buf_printf(b, "export SCIF_APPRUN_%1$s=\"/scif/apps/%1$s/scif/runscript\"\n",
+				n);
 	if (start)
-		mb_printf(b, "export SCIF_APPSTART_%1$s=\"/scif/apps/%1$s/scif/startscript\"\n", n);
+		meta_buf_printf(
+		    b, "export SCIF_APPSTART_%1$s=\"/scif/apps/%1$s/scif/startscript\"\n", n);
 }
 
 /* scifEnv01Base: uses the name as written, unlike 94-appsbase.sh. */
@@ -288,7 +291,7 @@ int meta_def_apps(const meta_def *d, meta_image *out, lt_error **err)
 
 	meta_list l = {0};
 	meta_buf env94;
-	mb_init(&env94);
+	meta_buf_init(&env94);
 	if (d->n_apps > 0) {
 		/* the parents os.MkdirAll makes on the way to the first app's directories */
 		meta_list_dir(&l, "scif");
@@ -298,7 +301,7 @@ int meta_def_apps(const meta_def *d, meta_image *out, lt_error **err)
 	for (size_t i = 0; i < d->n_apps; i++)
 		app_entries(d, &d->apps[i], &l, &env94);
 	/* written even without apps: an empty file */
-	meta_list_file_owned(&l, ENV_APPSBASE, 0755, mb_steal(&env94, NULL));
+	meta_list_file_owned(&l, ENV_APPSBASE, 0755, meta_buf_steal(&env94, NULL));
 
 	out->entries = l.v;
 	out->n_entries = l.n;
@@ -309,21 +312,22 @@ int meta_def_apps(const meta_def *d, meta_image *out, lt_error **err)
 char *meta_def_appinstall_script(const meta_def *d)
 {
 	meta_buf b;
-	mb_init(&b);
+	meta_buf_init(&b);
 	for (size_t i = 0; d != NULL && i < d->n_apps; i++) {
 		const meta_def_app *a = &d->apps[i];
-		mb_printf(&b,
-			  "\n"
-			  "cd /\n"
-			  ". /scif/apps/%1$s/scif/env/01-base.sh\n"
-			  "\n"
-			  "cd /scif/apps/%1$s\n"
-			  "%2$s\n"
-			  "\n"
-			  "cd /\n",
-			  a->name != NULL ? a->name : "", a->install != NULL ? a->install : "");
+		meta_buf_printf(&b,
+				"\n"
+				"cd /\n"
+				". /scif/apps/%1$s/scif/env/01-base.sh\n"
+				"\n"
+				"cd /scif/apps/%1$s\n"
+				"%2$s\n"
+				"\n"
+				"cd /\n",
+				a->name != NULL ? a->name : "",
+				a->install != NULL ? a->install : "");
 	}
-	return mb_steal(&b, NULL);
+	return meta_buf_steal(&b, NULL);
 }
 
 /* ---------------------------------------------------------------------------------------------

@@ -8,7 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "meta.h"
+#include "meta/meta.h"
 
 /* ---------------------------------------------------------------------------------------------
  * Byte buffer (always NUL terminated; aborts on OOM like the lt_x* allocators)
@@ -19,14 +19,14 @@ typedef struct meta_buf {
 	size_t cap;
 } meta_buf;
 
-void mb_init(meta_buf *b);
-void mb_addn(meta_buf *b, const char *s, size_t n);
-void mb_add(meta_buf *b, const char *s);
-void mb_addc(meta_buf *b, char c);
-void mb_printf(meta_buf *b, const char *fmt, ...) LT_PRINTF(2, 3);
+void meta_buf_init(meta_buf *b);
+void meta_buf_addn(meta_buf *b, const char *s, size_t n);
+void meta_buf_add(meta_buf *b, const char *s);
+void meta_buf_addc(meta_buf *b, char c);
+void meta_buf_printf(meta_buf *b, const char *fmt, ...) LT_PRINTF(2, 3);
 /* Returns the buffer's string (never NULL) and leaves b empty. */
-char *mb_steal(meta_buf *b, size_t *len);
-void mb_free(meta_buf *b);
+char *meta_buf_steal(meta_buf *b, size_t *len);
+void meta_buf_free(meta_buf *b);
 
 /* ---------------------------------------------------------------------------------------------
  * Go encoders
@@ -34,18 +34,18 @@ void mb_free(meta_buf *b);
 /* Appends s as a JSON string the way Go's encoding/json writes it (HTML-safe: <, >, & as
  * \u003c..., U+2028/U+2029 escaped, invalid UTF-8 as \ufffd, \b and \f short forms as in
  * Go >= 1.22). */
-void mb_add_json_string(meta_buf *b, const char *s, size_t len);
+void meta_buf_add_json_string(meta_buf *b, const char *s, size_t len);
 /* shell.Escape: backslash before \ " ` $ (Apptainer internal/pkg/util/shell). */
-void mb_add_shell_escape(meta_buf *b, const char *s, size_t len);
+void meta_buf_add_shell_escape(meta_buf *b, const char *s, size_t len);
 /* shell.EscapeSingleQuotes: ' becomes '"'"'. */
-void mb_add_escape_single(meta_buf *b, const char *s, size_t len);
+void meta_buf_add_escape_single(meta_buf *b, const char *s, size_t len);
 
 /* A string value's bytes and length (a JSON string may hold NUL); "" for anything else. */
 const char *meta_jstr(const json_t *v, size_t *len);
 
 /* Appends Go's json.Marshal of a string->string object (keys sorted bytewise); with indent,
  * MarshalIndent(v, "", "\t") at top level. */
-void mb_add_json_string_map(meta_buf *b, const json_t *obj, bool indent);
+void meta_buf_add_json_string_map(meta_buf *b, const json_t *obj, bool indent);
 
 /* ---------------------------------------------------------------------------------------------
  * Entry lists (meta_image.entries under construction) and build labels, shared by

@@ -107,25 +107,25 @@ static size_t list_len(const json_t *list)
  * renders each element as "<shell.Escape(elem)>", joined by single spaces. */
 static void add_list_assignment(meta_buf *b, const char *name, const json_t *list)
 {
-	mb_add(b, name);
-	mb_add(b, "='");
+	meta_buf_add(b, name);
+	meta_buf_add(b, "='");
 	size_t n = list_len(list);
 	if (n > 0) {
 		meta_buf quoted;
-		mb_init(&quoted);
+		meta_buf_init(&quoted);
 		for (size_t i = 0; i < n; i++) {
 			size_t len;
 			const char *s = meta_jstr(json_array_get(list, i), &len);
 			if (i > 0)
-				mb_addc(&quoted, ' ');
-			mb_addc(&quoted, '"');
-			mb_add_shell_escape(&quoted, s, len);
-			mb_addc(&quoted, '"');
+				meta_buf_addc(&quoted, ' ');
+			meta_buf_addc(&quoted, '"');
+			meta_buf_add_shell_escape(&quoted, s, len);
+			meta_buf_addc(&quoted, '"');
 		}
-		mb_add_escape_single(b, quoted.data, quoted.len);
-		mb_free(&quoted);
+		meta_buf_add_escape_single(b, quoted.data, quoted.len);
+		meta_buf_free(&quoted);
 	}
-	mb_add(b, "'\n");
+	meta_buf_add(b, "'\n");
 }
 
 /* One `set -- '<elem>' "$@"` line per element, last element first, so that running them leaves
@@ -133,22 +133,22 @@ static void add_list_assignment(meta_buf *b, const char *name, const json_t *lis
 static char *prepend_lines(const json_t *list, size_t *len)
 {
 	meta_buf b;
-	mb_init(&b);
+	meta_buf_init(&b);
 	for (size_t i = list_len(list); i > 0; i--) {
 		size_t slen;
 		const char *s = meta_jstr(json_array_get(list, i - 1), &slen);
-		mb_add(&b, "set -- '");
-		mb_add_escape_single(&b, s, slen);
-		mb_add(&b, "' \"$@\"\n");
+		meta_buf_add(&b, "set -- '");
+		meta_buf_add_escape_single(&b, s, slen);
+		meta_buf_add(&b, "' \"$@\"\n");
 	}
-	return mb_steal(&b, len);
+	return meta_buf_steal(&b, len);
 }
 
 char *meta_oci_runscript(const json_t *entrypoint, const json_t *cmd)
 {
 	meta_buf b;
-	mb_init(&b);
-	mb_add(&b, "#!/bin/sh\n");
+	meta_buf_init(&b);
+	meta_buf_add(&b, "#!/bin/sh\n");
 	add_list_assignment(&b, "OCI_ENTRYPOINT", entrypoint);
 	add_list_assignment(&b, "OCI_CMD", cmd);
 
@@ -156,39 +156,39 @@ char *meta_oci_runscript(const json_t *entrypoint, const json_t *cmd)
 	char *ep = prepend_lines(entrypoint, &ep_len);
 	char *pc = prepend_lines(cmd, &cmd_len);
 
-	mb_add(&b, tmpl_s0);
-	mb_addn(&b, ep, ep_len);
-	mb_add(&b, tmpl_s1);
+	meta_buf_add(&b, tmpl_s0);
+	meta_buf_addn(&b, ep, ep_len);
+	meta_buf_add(&b, tmpl_s1);
 	if (cmd_len > 0) {
-		mb_add(&b, tmpl_s2);
-		mb_addn(&b, pc, cmd_len);
-		mb_add(&b, tmpl_s3);
+		meta_buf_add(&b, tmpl_s2);
+		meta_buf_addn(&b, pc, cmd_len);
+		meta_buf_add(&b, tmpl_s3);
 	}
-	mb_add(&b, tmpl_s4);
+	meta_buf_add(&b, tmpl_s4);
 	if (ep_len > 0) {
-		mb_add(&b, tmpl_s5);
-		mb_addn(&b, ep, ep_len);
-		mb_add(&b, tmpl_s6);
-		mb_addn(&b, pc, cmd_len);
-		mb_add(&b, tmpl_s7);
-		mb_addn(&b, ep, ep_len);
-		mb_add(&b, tmpl_s8);
+		meta_buf_add(&b, tmpl_s5);
+		meta_buf_addn(&b, ep, ep_len);
+		meta_buf_add(&b, tmpl_s6);
+		meta_buf_addn(&b, pc, cmd_len);
+		meta_buf_add(&b, tmpl_s7);
+		meta_buf_addn(&b, ep, ep_len);
+		meta_buf_add(&b, tmpl_s8);
 	} else if (cmd_len > 0) {
-		mb_add(&b, tmpl_s9);
-		mb_addn(&b, pc, cmd_len);
-		mb_add(&b, tmpl_s10);
+		meta_buf_add(&b, tmpl_s9);
+		meta_buf_addn(&b, pc, cmd_len);
+		meta_buf_add(&b, tmpl_s10);
 	}
-	mb_add(&b, tmpl_s11);
+	meta_buf_add(&b, tmpl_s11);
 	free(ep);
 	free(pc);
-	return mb_steal(&b, NULL);
+	return meta_buf_steal(&b, NULL);
 }
 
 char *meta_oci_env_script(const json_t *env)
 {
 	meta_buf b;
-	mb_init(&b);
-	mb_add(&b, "#!/bin/sh\n");
+	meta_buf_init(&b);
+	meta_buf_add(&b, "#!/bin/sh\n");
 	for (size_t i = 0; i < list_len(env); i++) {
 		size_t len;
 		const char *s = meta_jstr(json_array_get(env, i), &len);
@@ -199,11 +199,11 @@ char *meta_oci_env_script(const json_t *env)
 			continue; /* Apptainer: "env %s has invalid format, skip insertion" */
 		if (eq == NULL) {
 			/* export K="${K:-}" */
-			mb_add(&b, "export ");
-			mb_addn(&b, s, name_len);
-			mb_add(&b, "=\"${");
-			mb_addn(&b, s, name_len);
-			mb_add(&b, ":-}\"\n");
+			meta_buf_add(&b, "export ");
+			meta_buf_addn(&b, s, name_len);
+			meta_buf_add(&b, "=\"${");
+			meta_buf_addn(&b, s, name_len);
+			meta_buf_add(&b, ":-}\"\n");
 			continue;
 		}
 		/* Apptainer passes the value through shell.Escape and then Go's %q, which escapes
@@ -212,42 +212,42 @@ char *meta_oci_env_script(const json_t *env)
 		 * litho escapes once, so that sourcing the file (by litho or Apptainer) gives the
 		 * value of the image config, as under Docker. */
 		meta_buf escaped;
-		mb_init(&escaped);
-		mb_add_shell_escape(&escaped, eq + 1, len - name_len - 1);
-		mb_add(&b, "export ");
-		mb_addn(&b, s, name_len);
+		meta_buf_init(&escaped);
+		meta_buf_add_shell_escape(&escaped, eq + 1, len - name_len - 1);
+		meta_buf_add(&b, "export ");
+		meta_buf_addn(&b, s, name_len);
 		if (name_len == 4 && memcmp(s, "PATH", 4) == 0) {
 			/* export PATH="v" */
-			mb_add(&b, "=\"");
-			mb_addn(&b, escaped.data, escaped.len);
-			mb_add(&b, "\"\n");
+			meta_buf_add(&b, "=\"");
+			meta_buf_addn(&b, escaped.data, escaped.len);
+			meta_buf_add(&b, "\"\n");
 		} else {
 			/* export K="${K:-"v"}" */
-			mb_add(&b, "=\"${");
-			mb_addn(&b, s, name_len);
-			mb_add(&b, ":-\"");
-			mb_addn(&b, escaped.data, escaped.len);
-			mb_add(&b, "\"}\"\n");
+			meta_buf_add(&b, "=\"${");
+			meta_buf_addn(&b, s, name_len);
+			meta_buf_add(&b, ":-\"");
+			meta_buf_addn(&b, escaped.data, escaped.len);
+			meta_buf_add(&b, "\"}\"\n");
 		}
-		mb_free(&escaped);
+		meta_buf_free(&escaped);
 	}
-	return mb_steal(&b, NULL);
+	return meta_buf_steal(&b, NULL);
 }
 
 char *meta_quote_single(const char *s)
 {
 	meta_buf b;
-	mb_init(&b);
-	mb_addc(&b, '\'');
-	mb_add_escape_single(&b, s, strlen(s));
-	mb_addc(&b, '\'');
-	return mb_steal(&b, NULL);
+	meta_buf_init(&b);
+	meta_buf_addc(&b, '\'');
+	meta_buf_add_escape_single(&b, s, strlen(s));
+	meta_buf_addc(&b, '\'');
+	return meta_buf_steal(&b, NULL);
 }
 
 char *meta_escape_double(const char *s)
 {
 	meta_buf b;
-	mb_init(&b);
-	mb_add_shell_escape(&b, s, strlen(s));
-	return mb_steal(&b, NULL);
+	meta_buf_init(&b);
+	meta_buf_add_shell_escape(&b, s, strlen(s));
+	return meta_buf_steal(&b, NULL);
 }

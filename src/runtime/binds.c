@@ -2,7 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "runtime.h"
+#include "runtime/runtime.h"
 
 static void add_bind(rt_bind **binds, size_t *n, const char *src, const char *dst, bool ro)
 {

@@ -25,7 +25,7 @@
 
 #include "action_script.h"
 #include "env_text.h"
-#include "meta.h"
+#include "meta/meta.h"
 
 /* ---------------------------------------------------------------------------------------------
  * Environment lists

@@ -10,7 +10,7 @@
 #include <unistd.h>
 
 #include "action_script.h"
-#include "meta.h"
+#include "meta/meta.h"
 #include "env_text.h"
 
 /* ---------------------------------------------------------------------------------------------

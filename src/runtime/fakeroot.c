@@ -30,7 +30,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "dlib.h"
+#include "dlib/dlib.h"
 #include "runtime_internal.h"
 
 /* apt drops to the user _apt for its downloads and then checks that it really became that

@@ -21,7 +21,7 @@
 #include <sys/sysmacros.h>
 
 #include "runtime_internal.h"
-#include "squash.h"
+#include "squash/squash.h"
 
 #define CACHE_SECONDS 86400.0
 #define MAX_THREADS   32

@@ -27,9 +27,9 @@
 #endif
 #endif
 
-#include "inspect.h"
-#include "sif.h"
-#include "squash.h"
+#include "runtime/runtime.h"
+#include "sif/sif.h"
+#include "squash/squash.h"
 
 #define FILE_LIMIT    (64u << 20)
 #define METADATA_NAME "inspect-metadata.json"

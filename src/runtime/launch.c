@@ -21,8 +21,8 @@
 #include <unistd.h>
 
 #include "runtime_internal.h"
-#include "sif.h"
-#include "squash.h"
+#include "sif/sif.h"
+#include "squash/squash.h"
 
 extern char **environ;
 

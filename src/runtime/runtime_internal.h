@@ -5,7 +5,7 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
-#include "runtime.h"
+#include "runtime/runtime.h"
 
 /* How --fakeroot gives uid 0 (fakeroot.c). */
 enum rt_fakeroot {

@@ -20,7 +20,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "util.h"
+#include "util/util.h"
 
 #define SIF_HEADER_SIZE		 128
 #define SIF_DESCRIPTOR_SIZE	 585

@@ -2,7 +2,7 @@
 #ifndef LITHO_SIF_INTERNAL_H
 #define LITHO_SIF_INTERNAL_H
 
-#include "sif.h"
+#include "sif/sif.h"
 
 struct sif_image {
 	int fd;

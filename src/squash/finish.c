@@ -10,20 +10,20 @@
 #define NO_XATTR 0xFFFFFFFFu
 #define PAD_SIZE 4096
 
-static uint16_t type_bits(enum lt_ftype t)
+static uint16_t type_bits(enum tree_ftype t)
 {
 	switch (t) {
-	case LT_FT_DIR:
+	case TREE_FT_DIR:
 		return S_IFDIR;
-	case LT_FT_SYMLINK:
+	case TREE_FT_SYMLINK:
 		return S_IFLNK;
-	case LT_FT_CHR:
+	case TREE_FT_CHR:
 		return S_IFCHR;
-	case LT_FT_BLK:
+	case TREE_FT_BLK:
 		return S_IFBLK;
-	case LT_FT_FIFO:
+	case TREE_FT_FIFO:
 		return S_IFIFO;
-	case LT_FT_SOCK:
+	case TREE_FT_SOCK:
 		return S_IFSOCK;
 	default:
 		return S_IFREG;
@@ -38,10 +38,10 @@ static uint32_t encode_dev(uint32_t major, uint32_t minor)
 
 /* Numbers every inode in the order they will be written: a directory's children (depth
  * first) before the directory, a hard-linked inode where it is met first. */
-static uint32_t number_inodes(lt_node *dir, uint32_t next)
+static uint32_t number_inodes(tree_node *dir, uint32_t next)
 {
-	for (lt_node *c = dir->first_child; c != NULL; c = c->next_sibling) {
-		if (c->inode->type == LT_FT_DIR)
+	for (tree_node *c = dir->first_child; c != NULL; c = c->next_sibling) {
+		if (c->inode->type == TREE_FT_DIR)
 			next = number_inodes(c, next);
 		else if (c->inode->writer_number == 0)
 			c->inode->writer_number = ++next;
@@ -50,7 +50,7 @@ static uint32_t number_inodes(lt_node *dir, uint32_t next)
 	return next;
 }
 
-static int xattr_index(sq_writer *w, const lt_inode *ino, uint32_t *idx, lt_error **err)
+static int xattr_index(sq_writer *w, const tree_inode *ino, uint32_t *idx, lt_error **err)
 {
 	*idx = NO_XATTR;
 	size_t stored = 0;
@@ -77,11 +77,11 @@ static int xattr_index(sq_writer *w, const lt_inode *ino, uint32_t *idx, lt_erro
 	return 0;
 }
 
-static int set_common(sq_writer *w, sqfs_inode_generic_t *gi, const lt_inode *ino, lt_error **err)
+static int set_common(sq_writer *w, sqfs_inode_generic_t *gi, const tree_inode *ino, lt_error **err)
 {
 	/* Linux ignores a symlink's permission bits and always shows 0777 (tars may carry
 	 * others); mksquashfs stores 0777 too. */
-	uint32_t perm = ino->type == LT_FT_SYMLINK ? 0777 : (ino->mode & 07777);
+	uint32_t perm = ino->type == TREE_FT_SYMLINK ? 0777 : (ino->mode & 07777);
 	gi->base.mode = (uint16_t)(type_bits(ino->type) | perm);
 	int r = sqfs_id_table_id_to_index(w->ids, ino->uid, &gi->base.uid_idx);
 	if (r == 0)
@@ -94,7 +94,7 @@ static int set_common(sq_writer *w, sqfs_inode_generic_t *gi, const lt_inode *in
 	return 0;
 }
 
-static int emit_inode(sq_writer *w, sqfs_inode_generic_t *gi, lt_inode *ino, lt_error **err)
+static int emit_inode(sq_writer *w, sqfs_inode_generic_t *gi, tree_inode *ino, lt_error **err)
 {
 	sqfs_u64 block = 0;
 	sqfs_u32 offset = 0;
@@ -115,16 +115,16 @@ static sqfs_inode_generic_t *new_generic(size_t payload)
 	return gi;
 }
 
-static int write_leaf(sq_writer *w, lt_node *node, lt_error **err)
+static int write_leaf(sq_writer *w, tree_node *node, lt_error **err)
 {
-	lt_inode *ino = node->inode;
+	tree_inode *ino = node->inode;
 	uint32_t xidx = NO_XATTR;
 	if (xattr_index(w, ino, &xidx, err) < 0)
 		return -1;
 	sqfs_inode_generic_t *gi = NULL;
 	bool from_processor = false;
 	switch (ino->type) {
-	case LT_FT_REG: {
+	case TREE_FT_REG: {
 		sqfs_inode_generic_t **slot = ino->writer_data;
 		if (slot != NULL) {
 			gi = *slot;
@@ -132,7 +132,7 @@ static int write_leaf(sq_writer *w, lt_node *node, lt_error **err)
 			from_processor = true;
 		} else {
 			if (ino->size != 0) {
-				char *path = lt_node_path(node);
+				char *path = tree_node_path(node);
 				lt_error_set(err, 0, "%s: no data was written for /%s", w->name,
 					     path);
 				free(path);
@@ -148,7 +148,7 @@ static int write_leaf(sq_writer *w, lt_node *node, lt_error **err)
 		}
 		break;
 	}
-	case LT_FT_SYMLINK: {
+	case TREE_FT_SYMLINK: {
 		size_t len = strlen(ino->symlink);
 		gi = new_generic(len);
 		memcpy(gi->extra, ino->symlink, len);
@@ -158,16 +158,16 @@ static int write_leaf(sq_writer *w, lt_node *node, lt_error **err)
 		gi->data.slink.target_size = (sqfs_u32)len;
 		break;
 	}
-	case LT_FT_CHR:
-	case LT_FT_BLK:
+	case TREE_FT_CHR:
+	case TREE_FT_BLK:
 		gi = new_generic(0);
-		gi->base.type = ino->type == LT_FT_CHR ? SQFS_INODE_CDEV : SQFS_INODE_BDEV;
+		gi->base.type = ino->type == TREE_FT_CHR ? SQFS_INODE_CDEV : SQFS_INODE_BDEV;
 		gi->data.dev.nlink = ino->nlink;
 		gi->data.dev.devno = encode_dev(ino->rdev_major, ino->rdev_minor);
 		break;
 	default:
 		gi = new_generic(0);
-		gi->base.type = ino->type == LT_FT_FIFO ? SQFS_INODE_FIFO : SQFS_INODE_SOCKET;
+		gi->base.type = ino->type == TREE_FT_FIFO ? SQFS_INODE_FIFO : SQFS_INODE_SOCKET;
 		gi->data.ipc.nlink = ino->nlink;
 		break;
 	}
@@ -185,12 +185,12 @@ static int write_leaf(sq_writer *w, lt_node *node, lt_error **err)
 	return rc;
 }
 
-static int write_dir(sq_writer *w, lt_node *dir, uint32_t parent_number, lt_error **err)
+static int write_dir(sq_writer *w, tree_node *dir, uint32_t parent_number, lt_error **err)
 {
 	uint32_t subdirs = 0;
-	for (lt_node *c = dir->first_child; c != NULL; c = c->next_sibling) {
-		lt_inode *ino = c->inode;
-		if (ino->type == LT_FT_DIR) {
+	for (tree_node *c = dir->first_child; c != NULL; c = c->next_sibling) {
+		tree_inode *ino = c->inode;
+		if (ino->type == TREE_FT_DIR) {
 			subdirs++;
 			if (write_dir(w, c, dir->inode->writer_number, err) < 0)
 				return -1;
@@ -199,7 +199,7 @@ static int write_dir(sq_writer *w, lt_node *dir, uint32_t parent_number, lt_erro
 		}
 	}
 	int r = sqfs_dir_writer_begin(w->dirs, 0);
-	for (lt_node *c = dir->first_child; r == 0 && c != NULL; c = c->next_sibling)
+	for (tree_node *c = dir->first_child; r == 0 && c != NULL; c = c->next_sibling)
 		r = sqfs_dir_writer_add_entry(w->dirs, c->name, c->inode->writer_number,
 					      c->inode->writer_ref, type_bits(c->inode->type));
 	if (r == 0)
@@ -241,7 +241,7 @@ static int pad_image(sq_writer *w, lt_error **err)
 	return 0;
 }
 
-int sq_writer_finish(sq_writer *w, lt_tree *tree, lt_error **err)
+int sq_writer_finish(sq_writer *w, tree_fs *tree, lt_error **err)
 {
 	if (w->in_file)
 		return lt_error_set(err, 0, "%s: a file is still open", w->name);
@@ -264,8 +264,8 @@ int sq_writer_finish(sq_writer *w, lt_tree *tree, lt_error **err)
 	if (!w->ids || !w->xattrs || !w->inode_mw || !w->dir_mw || !w->dirs)
 		return lt_error_set(err, ENOMEM, "%s", w->name);
 
-	lt_tree_sort(tree);
-	lt_node *root = lt_tree_root(tree);
+	tree_sort(tree);
+	tree_node *root = tree_root(tree);
 	uint32_t count = number_inodes(root, 0);
 	w->super.inode_table_start = f->get_size(f);
 	/* mksquashfs gives the root's ".." the number one past the last inode; 0 (libsquashfs's

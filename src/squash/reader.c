@@ -32,7 +32,7 @@ typedef struct shared_block {
 } shared_block;
 
 struct sq_image {
-	pthread_mutex_t cache_lock;
+	pthread_mutex_t img_cache_lock;
 	shared_block cache[SHARED_BLOCKS];
 	uint8_t *cache_data; /* the blocks' room, made at the first use */
 	uint64_t cache_clock;
@@ -85,7 +85,7 @@ int sq_image_open(int fd, uint64_t offset, uint64_t size, const char *name, sq_i
 		  lt_error **err)
 {
 	sq_image *img = lt_xcalloc(1, sizeof(*img));
-	pthread_mutex_init(&img->cache_lock, NULL);
+	pthread_mutex_init(&img->img_cache_lock, NULL);
 	img->fd = fd;
 	img->offset = offset;
 	img->size = size;
@@ -156,7 +156,7 @@ void sq_image_close(sq_image *img)
 	if (img == NULL)
 		return;
 	lt_huge_free(img->cache_data, (size_t)SHARED_BLOCKS * img->super.block_size);
-	pthread_mutex_destroy(&img->cache_lock);
+	pthread_mutex_destroy(&img->img_cache_lock);
 	free(img->ids);
 	free(img->name);
 	free(img);
@@ -480,7 +480,7 @@ static ssize_t cache_copy(sq_image *img, uint64_t ref, size_t index, size_t at, 
 			  size_t len)
 {
 	ssize_t n = -1;
-	pthread_mutex_lock(&img->cache_lock);
+	pthread_mutex_lock(&img->img_cache_lock);
 	for (size_t i = 0; i < SHARED_BLOCKS; i++) {
 		shared_block *b = &img->cache[i];
 		if (!b->valid || b->ref != ref || b->index != index)
@@ -493,13 +493,13 @@ static ssize_t cache_copy(sq_image *img, uint64_t ref, size_t index, size_t at, 
 		n = (ssize_t)take;
 		break;
 	}
-	pthread_mutex_unlock(&img->cache_lock);
+	pthread_mutex_unlock(&img->img_cache_lock);
 	return n;
 }
 
 static void cache_put(sq_image *img, uint64_t ref, size_t index, const uint8_t *data, size_t len)
 {
-	pthread_mutex_lock(&img->cache_lock);
+	pthread_mutex_lock(&img->img_cache_lock);
 	shared_block *victim = &img->cache[0];
 	for (size_t i = 0; i < SHARED_BLOCKS; i++) {
 		shared_block *b = &img->cache[i];
@@ -527,7 +527,7 @@ static void cache_put(sq_image *img, uint64_t ref, size_t index, const uint8_t *
 					 .data = victim->data,
 					 .valid = true};
 	}
-	pthread_mutex_unlock(&img->cache_lock);
+	pthread_mutex_unlock(&img->img_cache_lock);
 }
 
 /* libsquashfs's sqfs_data_reader_read (1.2) decompresses the block before a read that starts

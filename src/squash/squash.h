@@ -20,8 +20,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "tree.h"
-#include "util.h"
+#include "tree/tree.h"
+#include "util/util.h"
 
 enum sq_compressor {
 	SQ_COMP_GZIP = 1,
@@ -63,14 +63,14 @@ int sq_writer_new(int fd, uint64_t base_offset, const char *name, const sq_optio
 void sq_writer_free(sq_writer *w);
 
 /* Feeds the bytes of one regular file (the inode must be in the tree given to finish). */
-int sq_writer_begin_file(sq_writer *w, lt_inode *ino, lt_error **err);
+int sq_writer_begin_file(sq_writer *w, tree_inode *ino, lt_error **err);
 int sq_writer_append(sq_writer *w, const void *data, size_t len, lt_error **err);
 int sq_writer_end_file(sq_writer *w, lt_error **err);
 /* Feeds `len` zero bytes (holes of sparse files; all-zero blocks become SquashFS holes). */
 int sq_writer_append_zeros(sq_writer *w, uint64_t len, lt_error **err);
 
 /* Writes everything else. The tree is sorted here; inodes fed no data must be empty files. */
-int sq_writer_finish(sq_writer *w, lt_tree *tree, lt_error **err);
+int sq_writer_finish(sq_writer *w, tree_fs *tree, lt_error **err);
 const sq_stats *sq_writer_stats(const sq_writer *w);
 
 /* ---------------------------------------------------------------------------------------------

@@ -17,7 +17,7 @@
 #include <sqfs/xattr.h>
 #include <sqfs/xattr_writer.h>
 
-#include "squash.h"
+#include "squash/squash.h"
 
 /* An sqfs_file_t whose offset 0 is `base` bytes into fd. */
 typedef struct sq_file {

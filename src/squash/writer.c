@@ -230,7 +230,7 @@ void sq_writer_free(sq_writer *w)
 	free(w);
 }
 
-int sq_writer_begin_file(sq_writer *w, lt_inode *ino, lt_error **err)
+int sq_writer_begin_file(sq_writer *w, tree_inode *ino, lt_error **err)
 {
 	if (ino->writer_data != NULL)
 		return lt_error_set(err, 0, "%s: file data given twice", w->name);

@@ -1,21 +1,21 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "tree.h"
+#include "tree/tree.h"
 
 /* (parent, name) -> node, open addressing with linear probing; tombstones keep probe chains
  * intact after removals and are reused by inserts. */
-#define TOMBSTONE ((lt_node *)1)
+#define TOMBSTONE ((tree_node *)1)
 
-struct lt_tree {
-	lt_node *root;
-	lt_node **slots;
+struct tree_fs {
+	tree_node *root;
+	tree_node **slots;
 	size_t capacity; /* power of two */
 	size_t used;	 /* live entries */
 	size_t filled;	 /* live entries + tombstones */
 };
 
-static uint64_t hash_key(const lt_node *parent, const char *name)
+static uint64_t hash_key(const tree_node *parent, const char *name)
 {
 	/* FNV-1a over the name, mixed with the parent pointer. */
 	uint64_t h = 1469598103934665603ULL ^ ((uint64_t)(uintptr_t)parent * 0x9E3779B97F4A7C15ULL);
@@ -26,7 +26,7 @@ static uint64_t hash_key(const lt_node *parent, const char *name)
 	return h ^ (h >> 29);
 }
 
-static void table_insert_raw(lt_tree *t, lt_node *node)
+static void table_insert_raw(tree_fs *t, tree_node *node)
 {
 	size_t mask = t->capacity - 1;
 	size_t i = hash_key(node->parent, node->name) & mask;
@@ -38,9 +38,9 @@ static void table_insert_raw(lt_tree *t, lt_node *node)
 	t->used++;
 }
 
-static void table_grow(lt_tree *t)
+static void table_grow(tree_fs *t)
 {
-	lt_node **old = t->slots;
+	tree_node **old = t->slots;
 	size_t old_cap = t->capacity;
 	size_t cap = old_cap ? old_cap : 1024;
 	while (t->used * 2 >= cap)
@@ -54,19 +54,19 @@ static void table_grow(lt_tree *t)
 	free(old);
 }
 
-static void table_insert(lt_tree *t, lt_node *node)
+static void table_insert(tree_fs *t, tree_node *node)
 {
 	if ((t->filled + 1) * 4 >= t->capacity * 3)
 		table_grow(t);
 	table_insert_raw(t, node);
 }
 
-static size_t table_find(const lt_tree *t, const lt_node *parent, const char *name)
+static size_t table_find(const tree_fs *t, const tree_node *parent, const char *name)
 {
 	size_t mask = t->capacity - 1;
 	size_t i = hash_key(parent, name) & mask;
 	for (;;) {
-		lt_node *n = t->slots[i];
+		tree_node *n = t->slots[i];
 		if (n == NULL)
 			return SIZE_MAX;
 		if (n != TOMBSTONE && n->parent == parent && strcmp(n->name, name) == 0)
@@ -75,7 +75,7 @@ static size_t table_find(const lt_tree *t, const lt_node *parent, const char *na
 	}
 }
 
-static void table_remove(lt_tree *t, const lt_node *node)
+static void table_remove(tree_fs *t, const tree_node *node)
 {
 	size_t i = table_find(t, node->parent, node->name);
 	if (i != SIZE_MAX) {
@@ -84,15 +84,15 @@ static void table_remove(lt_tree *t, const lt_node *node)
 	}
 }
 
-lt_inode *lt_inode_new(enum lt_ftype type)
+tree_inode *tree_inode_new(enum tree_ftype type)
 {
-	lt_inode *ino = lt_xcalloc(1, sizeof(*ino));
+	tree_inode *ino = lt_xcalloc(1, sizeof(*ino));
 	ino->type = type;
-	ino->mode = type == LT_FT_DIR ? 0755 : (type == LT_FT_SYMLINK ? 0777 : 0644);
+	ino->mode = type == TREE_FT_DIR ? 0755 : (type == TREE_FT_SYMLINK ? 0777 : 0644);
 	return ino;
 }
 
-void lt_inode_clear_xattrs(lt_inode *ino)
+void tree_inode_clear_xattrs(tree_inode *ino)
 {
 	for (size_t i = 0; i < ino->n_xattrs; i++) {
 		free(ino->xattrs[i].key);
@@ -103,16 +103,16 @@ void lt_inode_clear_xattrs(lt_inode *ino)
 	ino->n_xattrs = 0;
 }
 
-static void inode_free(lt_inode *ino)
+static void inode_free(tree_inode *ino)
 {
-	lt_inode_clear_xattrs(ino);
+	tree_inode_clear_xattrs(ino);
 	free(ino->symlink);
 	free(ino->src_buffer);
 	free(ino->src_path);
 	free(ino);
 }
 
-void lt_inode_set_xattr(lt_inode *ino, const char *key, const void *value, size_t len)
+void tree_inode_set_xattr(tree_inode *ino, const char *key, const void *value, size_t len)
 {
 	size_t i = 0;
 	while (i < ino->n_xattrs && strcmp(ino->xattrs[i].key, key) < 0)
@@ -134,47 +134,47 @@ void lt_inode_set_xattr(lt_inode *ino, const char *key, const void *value, size_
 	ino->n_xattrs++;
 }
 
-void lt_inode_set_buffer(lt_inode *ino, uint8_t *data, size_t len)
+void tree_inode_set_buffer(tree_inode *ino, uint8_t *data, size_t len)
 {
 	free(ino->src_buffer);
 	free(ino->src_path);
 	ino->src_path = NULL;
 	ino->src_buffer = data;
 	ino->size = len;
-	ino->src = len ? LT_SRC_BUFFER : LT_SRC_NONE;
+	ino->src = len ? TREE_SRC_BUFFER : TREE_SRC_NONE;
 }
 
-lt_tree *lt_tree_new(void)
+tree_fs *tree_new(void)
 {
-	lt_tree *t = lt_xcalloc(1, sizeof(*t));
+	tree_fs *t = lt_xcalloc(1, sizeof(*t));
 	t->root = lt_xcalloc(1, sizeof(*t->root));
 	t->root->name = lt_xstrdup("");
-	t->root->inode = lt_inode_new(LT_FT_DIR);
+	t->root->inode = tree_inode_new(TREE_FT_DIR);
 	t->root->inode->nlink = 1;
 	t->root->layer = -1;
 	table_grow(t);
 	return t;
 }
 
-lt_node *lt_tree_root(lt_tree *t)
+tree_node *tree_root(tree_fs *t)
 {
 	return t->root;
 }
 
-size_t lt_tree_node_count(const lt_tree *t)
+size_t tree_node_count(const tree_fs *t)
 {
 	return t->used + 1;
 }
 
-lt_node *lt_tree_child(lt_tree *t, const lt_node *dir, const char *name)
+tree_node *tree_child(tree_fs *t, const tree_node *dir, const char *name)
 {
 	size_t i = table_find(t, dir, name);
 	return i == SIZE_MAX ? NULL : t->slots[i];
 }
 
-lt_node *lt_tree_add(lt_tree *t, lt_node *dir, const char *name, lt_inode *inode)
+tree_node *tree_add(tree_fs *t, tree_node *dir, const char *name, tree_inode *inode)
 {
-	lt_node *n = lt_xcalloc(1, sizeof(*n));
+	tree_node *n = lt_xcalloc(1, sizeof(*n));
 	n->name = lt_xstrdup(name);
 	n->parent = dir;
 	n->inode = inode;
@@ -187,32 +187,32 @@ lt_node *lt_tree_add(lt_tree *t, lt_node *dir, const char *name, lt_inode *inode
 	return n;
 }
 
-static void release_inode(lt_inode *ino)
+static void release_inode(tree_inode *ino)
 {
 	if (--ino->nlink == 0 && ino->refs == 0)
 		inode_free(ino);
 }
 
-void lt_inode_ref(lt_inode *ino)
+void tree_inode_ref(tree_inode *ino)
 {
 	ino->refs++;
 }
 
-void lt_inode_unref(lt_inode *ino)
+void tree_inode_unref(tree_inode *ino)
 {
 	if (--ino->refs == 0 && ino->nlink == 0)
 		inode_free(ino);
 }
 
-static void free_subtree(lt_tree *t, lt_node *node);
+static void free_subtree(tree_fs *t, tree_node *node);
 
 /* Frees the children of dir and their subtrees, leaving dir empty. */
-static void free_children(lt_tree *t, lt_node *dir)
+static void free_children(tree_fs *t, tree_node *dir)
 {
 	/* Iterative over siblings, recursive over depth (bounded by path depth). */
-	lt_node *c = dir->first_child;
+	tree_node *c = dir->first_child;
 	while (c != NULL) {
-		lt_node *next = c->next_sibling;
+		tree_node *next = c->next_sibling;
 		table_remove(t, c);
 		free_subtree(t, c);
 		c = next;
@@ -222,7 +222,7 @@ static void free_children(lt_tree *t, lt_node *dir)
 }
 
 /* Frees a node and its subtree; the caller has unlinked it from its parent. */
-static void free_subtree(lt_tree *t, lt_node *node)
+static void free_subtree(tree_fs *t, tree_node *node)
 {
 	free_children(t, node);
 	release_inode(node->inode);
@@ -230,16 +230,16 @@ static void free_subtree(lt_tree *t, lt_node *node)
 	free(node);
 }
 
-static void unlink_child(lt_node *parent, lt_node *node)
+static void unlink_child(tree_node *parent, tree_node *node)
 {
-	lt_node **pp = &parent->first_child;
+	tree_node **pp = &parent->first_child;
 	while (*pp != node)
 		pp = &(*pp)->next_sibling;
 	*pp = node->next_sibling;
 	parent->n_children--;
 }
 
-void lt_tree_remove(lt_tree *t, lt_node *node)
+void tree_remove(tree_fs *t, tree_node *node)
 {
 	if (node == t->root || node->parent == NULL)
 		return;
@@ -248,7 +248,7 @@ void lt_tree_remove(lt_tree *t, lt_node *node)
 	free_subtree(t, node);
 }
 
-void lt_tree_replace_inode(lt_tree *t, lt_node *node, lt_inode *inode)
+void tree_replace_inode(tree_fs *t, tree_node *node, tree_inode *inode)
 {
 	free_children(t, node);
 	inode->nlink++;
@@ -278,31 +278,31 @@ static int next_component(const char **p, char name[MAX_COMPONENT])
 	return 1;
 }
 
-lt_node *lt_tree_lookup(lt_tree *t, const char *path)
+tree_node *tree_lookup(tree_fs *t, const char *path)
 {
-	lt_node *cur = t->root;
+	tree_node *cur = t->root;
 	const char *p = path;
 	char name[MAX_COMPONENT];
 	int r;
 	while ((r = next_component(&p, name)) > 0) {
-		cur = lt_tree_child(t, cur, name);
+		cur = tree_child(t, cur, name);
 		if (cur == NULL)
 			return NULL;
 	}
 	return r < 0 ? NULL : cur;
 }
 
-char *lt_node_path(const lt_node *node)
+char *tree_node_path(const tree_node *node)
 {
 	size_t len = 0;
-	for (const lt_node *n = node; n->parent != NULL; n = n->parent)
+	for (const tree_node *n = node; n->parent != NULL; n = n->parent)
 		len += strlen(n->name) + 1;
 	if (len == 0)
 		return lt_xstrdup("");
 	char *out = lt_xmalloc(len);
 	size_t pos = len - 1;
 	out[pos] = '\0';
-	for (const lt_node *n = node; n->parent != NULL; n = n->parent) {
+	for (const tree_node *n = node; n->parent != NULL; n = n->parent) {
 		size_t l = strlen(n->name);
 		pos -= l;
 		memcpy(out + pos, n->name, l);
@@ -314,17 +314,17 @@ char *lt_node_path(const lt_node *node)
 
 static int compare_names(const void *a, const void *b)
 {
-	const lt_node *x = *(const lt_node *const *)a, *y = *(const lt_node *const *)b;
+	const tree_node *x = *(const tree_node *const *)a, *y = *(const tree_node *const *)b;
 	/* strcmp compares as unsigned char, which is the order SquashFS lookups rely on. */
 	return strcmp(x->name, y->name);
 }
 
-static void sort_children(lt_node *dir)
+static void sort_children(tree_node *dir)
 {
 	if (dir->n_children > 1) {
-		lt_node **arr = lt_xmalloc(dir->n_children * sizeof(*arr));
+		tree_node **arr = lt_xmalloc(dir->n_children * sizeof(*arr));
 		size_t i = 0;
-		for (lt_node *c = dir->first_child; c != NULL; c = c->next_sibling)
+		for (tree_node *c = dir->first_child; c != NULL; c = c->next_sibling)
 			arr[i++] = c;
 		qsort(arr, dir->n_children, sizeof(*arr), compare_names);
 		for (i = 0; i + 1 < dir->n_children; i++)
@@ -333,22 +333,22 @@ static void sort_children(lt_node *dir)
 		dir->first_child = arr[0];
 		free(arr);
 	}
-	for (lt_node *c = dir->first_child; c != NULL; c = c->next_sibling)
-		if (c->inode->type == LT_FT_DIR)
+	for (tree_node *c = dir->first_child; c != NULL; c = c->next_sibling)
+		if (c->inode->type == TREE_FT_DIR)
 			sort_children(c);
 }
 
-void lt_tree_sort(lt_tree *t)
+void tree_sort(tree_fs *t)
 {
 	sort_children(t->root);
 }
 
-static int walk(lt_node *node, int (*fn)(lt_node *, void *), void *arg)
+static int walk(tree_node *node, int (*fn)(tree_node *, void *), void *arg)
 {
 	int r = fn(node, arg);
 	if (r != 0)
 		return r;
-	for (lt_node *c = node->first_child; c != NULL; c = c->next_sibling) {
+	for (tree_node *c = node->first_child; c != NULL; c = c->next_sibling) {
 		r = walk(c, fn, arg);
 		if (r != 0)
 			return r;
@@ -356,18 +356,18 @@ static int walk(lt_node *node, int (*fn)(lt_node *, void *), void *arg)
 	return 0;
 }
 
-int lt_tree_walk(lt_tree *t, int (*fn)(lt_node *node, void *arg), void *arg)
+int tree_walk(tree_fs *t, int (*fn)(tree_node *node, void *arg), void *arg)
 {
 	return walk(t->root, fn, arg);
 }
 
-void lt_tree_free(lt_tree *t)
+void tree_free(tree_fs *t)
 {
 	if (t == NULL)
 		return;
-	lt_node *c = t->root->first_child;
+	tree_node *c = t->root->first_child;
 	while (c != NULL) {
-		lt_node *next = c->next_sibling;
+		tree_node *next = c->next_sibling;
 		free_subtree(t, c);
 		c = next;
 	}
@@ -378,26 +378,26 @@ void lt_tree_free(lt_tree *t)
 	free(t);
 }
 
-static lt_inode *implicit_dir_inode(void)
+static tree_inode *implicit_dir_inode(void)
 {
-	lt_inode *ino = lt_inode_new(LT_FT_DIR);
+	tree_inode *ino = tree_inode_new(TREE_FT_DIR);
 	ino->mode = 0755;
 	return ino;
 }
 
-lt_node *lt_tree_add_implicit_dir(lt_tree *t, lt_node *dir, const char *name)
+tree_node *tree_add_implicit_dir(tree_fs *t, tree_node *dir, const char *name)
 {
-	lt_node *n = lt_tree_add(t, dir, name, implicit_dir_inode());
+	tree_node *n = tree_add(t, dir, name, implicit_dir_inode());
 	n->implicit = true;
 	return n;
 }
 
 #define MAX_SYMLINKS 40
 
-static int resolve(lt_tree *t, lt_node *start, const char *path, bool create, int *links,
-		   lt_node **out, lt_error **err)
+static int resolve(tree_fs *t, tree_node *start, const char *path, bool create, int *links,
+		   tree_node **out, lt_error **err)
 {
-	lt_node *cur = start;
+	tree_node *cur = start;
 	const char *p = path;
 	char comp[MAX_COMPONENT];
 	*out = NULL;
@@ -410,24 +410,24 @@ static int resolve(lt_tree *t, lt_node *start, const char *path, bool create, in
 				cur = cur->parent;
 			continue;
 		}
-		lt_node *child = lt_tree_child(t, cur, comp);
+		tree_node *child = tree_child(t, cur, comp);
 		if (child == NULL) {
 			if (!create)
 				return 0;
-			cur = lt_tree_add_implicit_dir(t, cur, comp);
+			cur = tree_add_implicit_dir(t, cur, comp);
 			continue;
 		}
 		switch (child->inode->type) {
-		case LT_FT_DIR:
+		case TREE_FT_DIR:
 			cur = child;
 			break;
-		case LT_FT_SYMLINK: {
+		case TREE_FT_SYMLINK: {
 			if (++*links > MAX_SYMLINKS)
 				return lt_error_set(
 				    err, 0, "too many levels of symbolic links at %s", comp);
 			const char *target = child->inode->symlink;
-			lt_node *base = target[0] == '/' ? t->root : cur;
-			lt_node *resolved = NULL;
+			tree_node *base = target[0] == '/' ? t->root : cur;
+			tree_node *resolved = NULL;
 			if (resolve(t, base, target, create, links, &resolved, err) < 0)
 				return -1;
 			if (resolved == NULL)
@@ -439,7 +439,7 @@ static int resolve(lt_tree *t, lt_node *start, const char *path, bool create, in
 			if (!create)
 				return 0;
 			/* A file where a directory is needed is replaced (as umoci 0.5 does). */
-			lt_tree_replace_inode(t, child, implicit_dir_inode());
+			tree_replace_inode(t, child, implicit_dir_inode());
 			child->implicit = true;
 			child->layer = -1;
 			cur = child;
@@ -452,8 +452,8 @@ static int resolve(lt_tree *t, lt_node *start, const char *path, bool create, in
 	return 0;
 }
 
-int lt_tree_resolve_dir(lt_tree *t, lt_node *start, const char *path, bool create, lt_node **out,
-			lt_error **err)
+int tree_resolve_dir(tree_fs *t, tree_node *start, const char *path, bool create, tree_node **out,
+		     lt_error **err)
 {
 	int links = 0;
 	return resolve(t, start ? start : t->root, path, create, &links, out, err);

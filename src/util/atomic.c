@@ -4,7 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "util.h"
+#include "util/util.h"
 
 int lt_atomic_open(lt_atomic_file *af, const char *path, mode_t mode, lt_error **err)
 {

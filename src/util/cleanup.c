@@ -4,7 +4,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "util.h"
+#include "util/util.h"
 
 /* Paths to remove if the process is interrupted. The signal handler only reads the table and
  * calls unlink(), which is async-signal-safe; writers publish pointers atomically. */

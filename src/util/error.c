@@ -4,7 +4,7 @@
 #include <string.h>
 #include <sys/mman.h>
 
-#include "util.h"
+#include "util/util.h"
 
 int lt_error_setv(lt_error **err, int errnum, const char *fmt, va_list ap)
 {

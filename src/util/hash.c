@@ -1,8 +1,8 @@
-#include "dlib.h"
+#include "dlib/dlib.h"
 #include <stdlib.h>
 #include <string.h>
 
-#include "util.h"
+#include "util/util.h"
 
 struct lt_sha256 {
 	EVP_MD_CTX *ctx;

@@ -7,7 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "util.h"
+#include "util/util.h"
 
 /* Writes at *at, moving it on, or at the file's position when at is NULL. */
 static int write_loop(int fd, const char *p, size_t len, off_t *at, const char *name,

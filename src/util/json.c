@@ -1,7 +1,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "util.h"
+#include "util/util.h"
 
 json_t *lt_json_parse(const char *data, size_t len, const char *what, lt_error **err)
 {

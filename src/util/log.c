@@ -1,6 +1,6 @@
 #include <stdlib.h>
 
-#include "util.h"
+#include "util/util.h"
 
 static enum lt_log_level current_level = LT_LOG_INFO;
 

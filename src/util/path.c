@@ -1,7 +1,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "util.h"
+#include "util/util.h"
 
 /* Splits `path` into elements and rebuilds it, dropping empty and "." elements. ".." removes
  * the previous element; with nothing left to remove it is kept for relative paths (like Go's

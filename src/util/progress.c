@@ -6,7 +6,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "util.h"
+#include "util/util.h"
 
 struct lt_progress {
 	bool enabled;

@@ -6,7 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "util.h"
+#include "util/util.h"
 
 char *lt_strdup_vprintf(const char *fmt, va_list ap)
 {

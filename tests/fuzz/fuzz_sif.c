@@ -6,7 +6,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "sif.h"
+#include "sif/sif.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -16,8 +16,8 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
-#include "image.h"
-#include "image_internal.h"
+#include "image/image.h"
+#include "image/image_internal.h"
 #include "tap.h"
 
 static char tmp_root[PATH_MAX];

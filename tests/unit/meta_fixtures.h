@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "meta.h"
+#include "meta/meta.h"
 #include "tap.h"
 
 /* /.singularity.d/runscript generated for an OCI image: the part after the SINGULARITY_NO_EVAL

@@ -15,8 +15,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "action_script.h"
-#include "meta.h"
+#include "runtime/action_script.h"
+#include "meta/meta.h"
 #include "tap.h"
 
 static char *tmp_base;

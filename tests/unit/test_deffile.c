@@ -7,7 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "deffile.h"
+#include "build/deffile.h"
 #include "tap.h"
 
 static char tmp_dir[] = "/tmp/litho-test-deffile.XXXXXX";
@@ -16,7 +16,7 @@ static def_file *parse_ok(const char *text, const def_args *args)
 {
 	def_file *d = NULL;
 	lt_error *err = NULL;
-	if (def_parse("t.def", text, args, &d, &err) < 0) {
+	if (build_def_parse("t.def", text, args, &d, &err) < 0) {
 		printf("# unexpected error: %s\n", err ? err->message : "(none)");
 		tap_current_failed = true;
 		lt_error_free(&err);
@@ -31,7 +31,7 @@ static void parse_fails(const char *text, const def_args *args, const char *mess
 {
 	def_file *d = NULL;
 	lt_error *err = NULL;
-	int rc = def_parse("t.def", text, args, &d, &err);
+	int rc = build_def_parse("t.def", text, args, &d, &err);
 	CHECK_INT(rc, -1);
 	CHECK(d == NULL);
 	CHECK(err != NULL);
@@ -39,7 +39,7 @@ static void parse_fails(const char *text, const def_args *args, const char *mess
 		CHECK_STR(err->message, message);
 	lt_error_free(&err);
 	if (rc == 0)
-		def_file_free(d);
+		build_def_file_free(d);
 }
 
 static char *write_tmp(const char *name, const char *content)
@@ -113,8 +113,8 @@ static void test_single_stage(void)
 	CHECK_STR(s->headers[1].key, "from");
 	CHECK_STR(s->headers[1].value, "alpine:3.19");
 	CHECK_INT(s->headers[1].line, 3);
-	CHECK_STR(def_stage_header(s, "from"), "alpine:3.19");
-	CHECK(def_stage_header(s, "stage") == NULL);
+	CHECK_STR(build_def_stage_header(s, "from"), "alpine:3.19");
+	CHECK(build_def_stage_header(s, "stage") == NULL);
 	CHECK_INT(s->n_sections, 2);
 	CHECK_INT(s->sections[0].kind, DEF_POST);
 	CHECK_STR(s->sections[0].args, "");
@@ -124,7 +124,7 @@ static void test_single_stage(void)
 	CHECK_INT(s->sections[1].kind, DEF_RUNSCRIPT);
 	CHECK_STR(s->sections[1].body, "    exec curl \"$@\"\n");
 	CHECK_INT(s->sections[1].line, 8);
-	def_file_free(d);
+	build_def_file_free(d);
 }
 
 static void test_multi_stage(void)
@@ -172,7 +172,7 @@ static void test_multi_stage(void)
 	CHECK_STR(d->stages[2].sections[2].args, "");
 	CHECK_INT(d->stages[2].sections[2].line, 18);
 	CHECK_STR(d->text, text);
-	def_file_free(d);
+	build_def_file_free(d);
 }
 
 /* "Bootstrap : x" or an indented Bootstrap does not split stages, but still starts the file. */
@@ -185,7 +185,7 @@ static void test_leading_bootstrap_forms(void)
 		CHECK_STR(d->stages[0].headers[0].value, "Docker");
 		CHECK_INT(d->stages[0].line, 3);
 		CHECK_INT(d->stages[0].n_sections, 0);
-		def_file_free(d);
+		build_def_file_free(d);
 	}
 }
 
@@ -217,23 +217,23 @@ static void test_headers(void)
 	CHECK_STR(s->bootstrap, "debootstrap");
 	CHECK_INT(s->n_headers, 12);
 	CHECK_STR(s->headers[1].key, "osversion");
-	CHECK_STR(def_stage_header(s, "mirrorurl"), "http://deb.debian.org/debian");
-	CHECK_STR(def_stage_header(s, "include"), "curl wget git");
+	CHECK_STR(build_def_stage_header(s, "mirrorurl"), "http://deb.debian.org/debian");
+	CHECK_STR(build_def_stage_header(s, "include"), "curl wget git");
 	CHECK_INT(s->headers[3].line, 5);
-	CHECK_STR(def_stage_header(s, "setopt"), "a\nb");
-	CHECK_STR(def_stage_header(s, "otherurl12"), "http://x");
-	CHECK_STR(def_stage_header(s, "registry"), "");
+	CHECK_STR(build_def_stage_header(s, "setopt"), "a\nb");
+	CHECK_STR(build_def_stage_header(s, "otherurl12"), "http://x");
+	CHECK_STR(build_def_stage_header(s, "registry"), "");
 	/* a blank line ends a continued value */
-	CHECK_STR(def_stage_header(s, "fingerprints"), "aa, bb ");
-	CHECK_STR(def_stage_header(s, "includecmd"), "yes");
-	CHECK_STR(def_stage_header(s, "library"), "https://lib");
+	CHECK_STR(build_def_stage_header(s, "fingerprints"), "aa, bb ");
+	CHECK_STR(build_def_stage_header(s, "includecmd"), "yes");
+	CHECK_STR(build_def_stage_header(s, "library"), "https://lib");
 	/* the last one wins */
-	CHECK_STR(def_stage_header(s, "stage"), "really-final");
+	CHECK_STR(build_def_stage_header(s, "stage"), "really-final");
 	CHECK_STR(s->name, "really-final");
-	CHECK(def_stage_header(s, "Stage") == NULL);
+	CHECK(build_def_stage_header(s, "Stage") == NULL);
 	CHECK_INT(s->n_sections, 1);
 	CHECK_INT(s->sections[0].kind, DEF_HELP);
-	def_file_free(d);
+	build_def_file_free(d);
 
 	/* every keyword Apptainer knows, and a value continued up to the first section */
 	d = parse_ok("Bootstrap: buildkit\nfrom: .\nupdateurl: u\nnamespace: n\nproduct: p\n"
@@ -243,8 +243,8 @@ static void test_headers(void)
 		     NULL);
 	if (d) {
 		CHECK_INT(d->stages[0].n_headers, 16);
-		CHECK_STR(def_stage_header(&d->stages[0], "buildargs"), "a=1 b=2 ");
-		def_file_free(d);
+		CHECK_STR(build_def_stage_header(&d->stages[0], "buildargs"), "a=1 b=2 ");
+		build_def_file_free(d);
 	}
 }
 
@@ -317,7 +317,7 @@ static void test_all_sections(void)
 	CHECK_STR(s->sections[17].app, "bar");
 	CHECK_STR(s->sections[18].app, "bar");
 	CHECK_STR(s->sections[18].body, "  BAR 2\n");
-	def_file_free(d);
+	build_def_file_free(d);
 }
 
 static void test_bodies(void)
@@ -343,7 +343,7 @@ static void test_bodies(void)
 	CHECK_STR(s->sections[1].body, "");
 	CHECK_STR(s->sections[2].body, "  last line without newline\n");
 	CHECK_STR(d->text, text);
-	def_file_free(d);
+	build_def_file_free(d);
 }
 
 static void test_parse_file(void)
@@ -351,15 +351,15 @@ static void test_parse_file(void)
 	char *path = write_tmp("ok.def", "Bootstrap: docker\nFrom: alpine\n");
 	def_file *d = NULL;
 	lt_error *err = NULL;
-	CHECK_INT(def_parse_file(path, NULL, &d, &err), 0);
+	CHECK_INT(build_def_parse_file(path, NULL, &d, &err), 0);
 	if (d) {
 		CHECK_STR(d->path, path);
 		CHECK_STR(d->text, "Bootstrap: docker\nFrom: alpine\n");
-		def_file_free(d);
+		build_def_file_free(d);
 	}
 	lt_error_free(&err);
 	char *missing = lt_strdup_printf("%s/missing.def", tmp_dir);
-	CHECK_INT(def_parse_file(missing, NULL, &d, &err), -1);
+	CHECK_INT(build_def_parse_file(missing, NULL, &d, &err), -1);
 	CHECK_ERR(err, "missing.def");
 	CHECK(err && err->errnum == ENOENT);
 	lt_error_free(&err);
@@ -391,7 +391,7 @@ static void test_template_defaults(void)
 	if (!d)
 		return;
 	def_stage *s = &d->stages[0];
-	CHECK_STR(def_stage_header(s, "from"), "alpine:3.19");
+	CHECK_STR(build_def_stage_header(s, "from"), "alpine:3.19");
 	CHECK_STR(s->sections[0].body, "  image = alpine\n  tag=3.19\n  # ignored=1\n"
 				       "  full=alpine-3.19\n  deep=alpine-3.19!\n");
 	CHECK_STR(s->sections[1].body, "  echo alpine-3.19! alpinealpine\n"
@@ -413,7 +413,7 @@ static void test_template_defaults(void)
 			   "  # {{ undefined_in_comment }}\n"
 			   "  echo hi # {{ undefined_after_hash }}\n"
 			   "#!/bin/alpine\n");
-	def_file_free(d);
+	build_def_file_free(d);
 }
 
 static void test_template_precedence(void)
@@ -438,9 +438,9 @@ static void test_template_precedence(void)
 	def_file *d = parse_ok(text, &args);
 	lt_log_set_level(LT_LOG_INFO);
 	if (d) {
-		CHECK_STR(def_stage_header(&d->stages[0], "from"), "cli-image-2:from-file");
+		CHECK_STR(build_def_stage_header(&d->stages[0], "from"), "cli-image-2:from-file");
 		CHECK_STR(d->stages[0].sections[1].body, "  echo o-from-file only in file x\n");
-		def_file_free(d);
+		build_def_file_free(d);
 	}
 	free(file);
 }
@@ -467,7 +467,7 @@ static void test_template_per_stage(void)
 	if (d) {
 		CHECK_STR(d->stages[0].sections[1].body, "  echo first\n");
 		CHECK_STR(d->stages[1].sections[1].body, "  echo second cli\n");
-		def_file_free(d);
+		build_def_file_free(d);
 	}
 	parse_fails("Bootstrap: docker\nFrom: alpine\n%arguments\n  a=1\n"
 		    "Bootstrap: docker\nFrom: alpine\n%post\n  echo {{ a }}\n",
@@ -479,7 +479,7 @@ static void test_template_per_stage(void)
 static void parse_with_unused_warning(void *arg)
 {
 	def_file *d = parse_ok("Bootstrap: docker\nFrom: alpine\n# {{ used_in_comment }}\n", arg);
-	def_file_free(d);
+	build_def_file_free(d);
 }
 
 static void test_unused_build_args(void)
@@ -502,8 +502,8 @@ static void test_unused_build_args(void)
 			       "  outer=o{{ inner }}\n",
 			       &args3);
 	if (d) {
-		CHECK_STR(def_stage_header(&d->stages[0], "from"), "oi");
-		def_file_free(d);
+		CHECK_STR(build_def_stage_header(&d->stages[0], "from"), "oi");
+		build_def_file_free(d);
 	}
 
 	const char *values4[] = {"used_in_comment=3", "z=1"};
@@ -530,7 +530,7 @@ static void test_build_arg_errors(void)
 	def_args file_args = {.file = missing};
 	def_file *d = NULL;
 	lt_error *err = NULL;
-	CHECK_INT(def_parse("t.def", "Bootstrap: docker\n", &file_args, &d, &err), -1);
+	CHECK_INT(build_def_parse("t.def", "Bootstrap: docker\n", &file_args, &d, &err), -1);
 	CHECK_ERR(err, "reading the build arg file: opening ");
 	CHECK_ERR(err, "no-such-args");
 	lt_error_free(&err);
@@ -667,7 +667,7 @@ static void test_files_entries(void)
 	def_files_entry *e = NULL;
 	size_t n = 0;
 	lt_error *err = NULL;
-	CHECK_INT(def_files_entries(&d, &s, &e, &n, &err), 0);
+	CHECK_INT(build_def_files_entries(&d, &s, &e, &n, &err), 0);
 	CHECK_INT(n, 5);
 	if (n == 5) {
 		CHECK_STR(e[0].src, "/etc/hosts");
@@ -685,15 +685,15 @@ static void test_files_entries(void)
 		CHECK_STR(e[4].dst, "its");
 		CHECK_INT(e[4].line, 17);
 	}
-	def_files_entries_free(e, n);
+	build_def_files_entries_free(e, n);
 
 	s = section(DEF_FILES, "", "", 3);
-	CHECK_INT(def_files_entries(&d, &s, &e, &n, &err), 0);
+	CHECK_INT(build_def_files_entries(&d, &s, &e, &n, &err), 0);
 	CHECK_INT(n, 0);
-	def_files_entries_free(e, n);
+	build_def_files_entries_free(e, n);
 
 	s = section(DEF_FILES, "", "  ok\n  \"unterminated dst\n", 3);
-	CHECK_INT(def_files_entries(&d, &s, &e, &n, &err), -1);
+	CHECK_INT(build_def_files_entries(&d, &s, &e, &n, &err), -1);
 	if (err)
 		CHECK_STR(err->message,
 			  "t.def:5: unterminated quote in %files line '\"unterminated dst'");
@@ -716,15 +716,15 @@ static void test_files_entries_from_parse(void)
 	def_files_entry *e = NULL;
 	size_t n = 0;
 	lt_error *err = NULL;
-	CHECK_INT(def_files_entries(d, &d->stages[0].sections[1], &e, &n, &err), 0);
+	CHECK_INT(build_def_files_entries(d, &d->stages[0].sections[1], &e, &n, &err), 0);
 	CHECK_INT(n, 2);
 	if (n == 2) {
 		CHECK_STR(e[0].dst, "/opt/a");
 		CHECK_INT(e[0].line, 5);
 		CHECK_INT(e[1].line, 7);
 	}
-	def_files_entries_free(e, n);
-	def_file_free(d);
+	build_def_files_entries_free(e, n);
+	build_def_file_free(d);
 }
 
 static void test_labels(void)
@@ -740,7 +740,7 @@ static void test_labels(void)
 				"  Version 2.0\n"
 				"  bad \xff\n",
 				1);
-	json_t *labels = def_labels(&s);
+	json_t *labels = build_def_labels(&s);
 	CHECK(labels != NULL);
 	if (!labels)
 		return;
@@ -751,7 +751,7 @@ static void test_labels(void)
 	json_decref(labels);
 
 	s = section(DEF_APPLABELS, "", "", 1);
-	labels = def_labels(&s);
+	labels = build_def_labels(&s);
 	CHECK(labels && json_object_size(labels) == 0);
 	json_decref(labels);
 }
@@ -759,33 +759,33 @@ static void test_labels(void)
 static void test_script_file(void)
 {
 	def_section s = section(DEF_RUNSCRIPT, "", "    echo hi\n", 1);
-	char *f = def_script_file(&s);
+	char *f = build_def_script_file(&s);
 	CHECK_STR(f, "#!/bin/sh\n\n    echo hi\n\n");
 	free(f);
 
 	s = section(DEF_RUNSCRIPT, "-x # trace", "\n  #!/bin/bash -e  \n  echo $BASH\n", 1);
-	f = def_script_file(&s);
+	f = build_def_script_file(&s);
 	CHECK_STR(f, "#!/bin/bash -e -x\n\n  echo $BASH\n\n");
 	free(f);
 
 	s = section(DEF_STARTSCRIPT, "-e", "  exec daemon\n", 1);
-	f = def_script_file(&s);
+	f = build_def_script_file(&s);
 	CHECK_STR(f, "#!/bin/sh -e\n\n  exec daemon\n\n");
 	free(f);
 
 	s = section(DEF_TEST, "# only a comment", "#!/usr/bin/env python3\n", 1);
-	f = def_script_file(&s);
+	f = build_def_script_file(&s);
 	CHECK_STR(f, "#!/usr/bin/env python3\n\n\n");
 	free(f);
 
 	s = section(DEF_APPRUN, "", "", 1);
-	f = def_script_file(&s);
+	f = build_def_script_file(&s);
 	CHECK_STR(f, "#!/bin/sh\n\n\n");
 	free(f);
 
 	/* a "#!" that is not on the first line with text is part of the body */
 	s = section(DEF_APPTEST, "", "  echo\n#!/bin/bash\n", 1);
-	f = def_script_file(&s);
+	f = build_def_script_file(&s);
 	CHECK_STR(f, "#!/bin/sh\n\n  echo\n#!/bin/bash\n\n");
 	free(f);
 }
@@ -808,24 +808,24 @@ static void check_argv(char **argv, const char *const *want)
 static void test_script_argv(void)
 {
 	def_section s = section(DEF_POST, "", "#!/bin/bash\necho\n", 1);
-	check_argv(def_script_argv(&s, "/.post.script"),
+	check_argv(build_def_script_argv(&s, "/.post.script"),
 		   (const char *const[]){"/bin/sh", "-ex", "/.post.script", NULL});
 
 	s = section(DEF_SETUP, "-u  -v # trace", "", 1);
-	check_argv(def_script_argv(&s, "/tmp/setup"),
+	check_argv(build_def_script_argv(&s, "/tmp/setup"),
 		   (const char *const[]){"/bin/sh", "-ex", "-u", "-v", "/tmp/setup", NULL});
 
 	s = section(DEF_POST, "-c /bin/bash", "", 1);
-	check_argv(def_script_argv(&s, "/.post.script"),
+	check_argv(build_def_script_argv(&s, "/.post.script"),
 		   (const char *const[]){"/bin/sh", "-ex", "-c", "/bin/bash /.post.script", NULL});
 
 	s = section(DEF_POST, "-e -c  /bin/bash   -l  # login", "", 1);
-	check_argv(def_script_argv(&s, "/s"),
+	check_argv(build_def_script_argv(&s, "/s"),
 		   (const char *const[]){"/bin/sh", "-ex", "-e", "-c", "/bin/bash -l /s", NULL});
 
 	/* the parser refuses a bare -c; the argv still runs the script */
 	s = section(DEF_PRE, "-c", "", 1);
-	check_argv(def_script_argv(&s, "/s"),
+	check_argv(build_def_script_argv(&s, "/s"),
 		   (const char *const[]){"/bin/sh", "-ex", "-c", "/s", NULL});
 }
 

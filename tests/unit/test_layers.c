@@ -5,13 +5,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "layers.h"
+#include "layers/layers.h"
 #include "tap.h"
 
 /* ------------------------------------------------------------------------------------------ */
 /* Building entry lists                                                                        */
 
-static void push(lt_layer_list *l, lt_layer_entry e)
+static void push(layer_list *l, layer_entry e)
 {
 	if (l->count == l->cap) {
 		l->cap = l->cap ? l->cap * 2 : 16;
@@ -26,60 +26,60 @@ static void push(lt_layer_list *l, lt_layer_entry e)
 	l->entries[l->count++] = e;
 }
 
-static void dir(lt_layer_list *l, const char *path, uint32_t mode)
+static void dir(layer_list *l, const char *path, uint32_t mode)
 {
-	push(l, (lt_layer_entry){.path = (char *)path, .type = LT_FT_DIR, .mode = mode});
+	push(l, (layer_entry){.path = (char *)path, .type = TREE_FT_DIR, .mode = mode});
 }
 
-static void file(lt_layer_list *l, const char *path, uint64_t size)
+static void file(layer_list *l, const char *path, uint64_t size)
 {
 	push(l,
-	     (lt_layer_entry){.path = (char *)path, .type = LT_FT_REG, .mode = 0644, .size = size});
+	     (layer_entry){.path = (char *)path, .type = TREE_FT_REG, .mode = 0644, .size = size});
 }
 
-static void symlink_(lt_layer_list *l, const char *path, const char *target)
+static void symlink_(layer_list *l, const char *path, const char *target)
 {
-	push(l, (lt_layer_entry){.path = (char *)path,
-				 .type = LT_FT_SYMLINK,
-				 .mode = 0777,
-				 .symlink = (char *)target});
+	push(l, (layer_entry){.path = (char *)path,
+			      .type = TREE_FT_SYMLINK,
+			      .mode = 0777,
+			      .symlink = (char *)target});
 }
 
-static void hardlink(lt_layer_list *l, const char *path, const char *target)
+static void hardlink(layer_list *l, const char *path, const char *target)
 {
-	push(l, (lt_layer_entry){.path = (char *)path,
-				 .type = LT_FT_REG,
-				 .mode = 0644,
-				 .hardlink = (char *)target});
+	push(l, (layer_entry){.path = (char *)path,
+			      .type = TREE_FT_REG,
+			      .mode = 0644,
+			      .hardlink = (char *)target});
 }
 
-static void whiteout(lt_layer_list *l, const char *path)
+static void whiteout(layer_list *l, const char *path)
 {
-	push(l, (lt_layer_entry){.path = (char *)path, .whiteout = true});
+	push(l, (layer_entry){.path = (char *)path, .whiteout = true});
 }
 
-static void opaque(lt_layer_list *l, const char *dirpath)
+static void opaque(layer_list *l, const char *dirpath)
 {
-	push(l, (lt_layer_entry){.path = (char *)dirpath, .opaque = true});
+	push(l, (layer_entry){.path = (char *)dirpath, .opaque = true});
 }
 
-static int apply(lt_tree *t, uint32_t layer, lt_layer_list *l, lt_error **err)
+static int apply(tree_fs *t, uint32_t layer, layer_list *l, lt_error **err)
 {
-	int rc = lt_layer_apply(t, layer, l, "test layer", NULL, err);
-	lt_layer_list_free(l);
+	int rc = layer_apply(t, layer, l, "test layer", NULL, err);
+	layer_list_free(l);
 	return rc;
 }
 
-static lt_node *get(lt_tree *t, const char *path)
+static tree_node *get(tree_fs *t, const char *path)
 {
-	return lt_tree_lookup(t, path);
+	return tree_lookup(t, path);
 }
 
 /* Where a file's bytes come from: layer*1000 + entry, or -1. */
-static long src_of(lt_tree *t, const char *path)
+static long src_of(tree_fs *t, const char *path)
 {
-	lt_node *n = get(t, path);
-	if (n == NULL || n->inode->src != LT_SRC_LAYER)
+	tree_node *n = get(t, path);
+	if (n == NULL || n->inode->src != TREE_SRC_LAYER)
 		return -1;
 	return (long)n->inode->src_layer * 1000 + (long)n->inode->src_entry;
 }
@@ -88,9 +88,9 @@ static long src_of(lt_tree *t, const char *path)
 
 static void test_basic_and_implicit_parents(void)
 {
-	lt_tree *t = lt_tree_new();
+	tree_fs *t = tree_new();
 	lt_error *err = NULL;
-	lt_layer_list l = {0};
+	layer_list l = {0};
 	file(&l, "a/b/c", 5);
 	dir(&l, "a", 0700);
 	CHECK_INT(apply(t, 0, &l, &err), 0);
@@ -99,14 +99,14 @@ static void test_basic_and_implicit_parents(void)
 	CHECK_INT(get(t, "a/b")->inode->mode, 0755);
 	CHECK_INT(get(t, "a/b")->inode->uid, 0);
 	CHECK_INT(src_of(t, "a/b/c"), 0);
-	lt_tree_free(t);
+	tree_free(t);
 }
 
 static void test_whiteout_and_same_layer_rule(void)
 {
-	lt_tree *t = lt_tree_new();
+	tree_fs *t = tree_new();
 	lt_error *err = NULL;
-	lt_layer_list l = {0};
+	layer_list l = {0};
 	file(&l, "f1", 1);
 	file(&l, "f2", 1);
 	dir(&l, "d", 0755);
@@ -130,14 +130,14 @@ static void test_whiteout_and_same_layer_rule(void)
 	CHECK(get(t, "d")->implicit); /* the lower d is gone; d now only holds d/new */
 	CHECK(get(t, "f3") != NULL);
 	CHECK(get(t, "nonexistent") == NULL); /* whiteouts create no parents */
-	lt_tree_free(t);
+	tree_free(t);
 }
 
 static void test_opaque(void)
 {
-	lt_tree *t = lt_tree_new();
+	tree_fs *t = tree_new();
 	lt_error *err = NULL;
-	lt_layer_list l = {0};
+	layer_list l = {0};
 	dir(&l, "a", 0755);
 	file(&l, "a/bar", 1);
 	dir(&l, "a/sub", 0700);
@@ -153,14 +153,14 @@ static void test_opaque(void)
 	CHECK(get(t, "a/sub/foo") != NULL);
 	CHECK(get(t, "a/sub")->implicit);
 	CHECK_INT(get(t, "a")->inode->mode, 0711); /* the directory itself stays */
-	lt_tree_free(t);
+	tree_free(t);
 }
 
 static void test_replacement(void)
 {
-	lt_tree *t = lt_tree_new();
+	tree_fs *t = tree_new();
 	lt_error *err = NULL;
-	lt_layer_list l = {0};
+	layer_list l = {0};
 	dir(&l, "d1", 0755);
 	file(&l, "d1/inner", 1);
 	file(&l, "f1", 1);
@@ -173,25 +173,25 @@ static void test_replacement(void)
 	dir(&l, "d2", 0755); /* dir over dir: attributes only */
 	dir(&l, "s", 0755);  /* symlink -> dir */
 	CHECK_INT(apply(t, 1, &l, &err), 0);
-	CHECK_INT(get(t, "d1")->inode->type, LT_FT_REG);
+	CHECK_INT(get(t, "d1")->inode->type, TREE_FT_REG);
 	CHECK(get(t, "d1/inner") == NULL);
-	CHECK_INT(get(t, "f1")->inode->type, LT_FT_DIR);
+	CHECK_INT(get(t, "f1")->inode->type, TREE_FT_DIR);
 	CHECK_INT(get(t, "d2")->inode->mode, 0755);
 	CHECK(get(t, "d2/keep") != NULL);
-	CHECK_INT(get(t, "s")->inode->type, LT_FT_DIR);
+	CHECK_INT(get(t, "s")->inode->type, TREE_FT_DIR);
 	/* duplicates in one layer: the later entry wins */
 	file(&l, "dup", 1);
 	file(&l, "dup", 2);
 	CHECK_INT(apply(t, 2, &l, &err), 0);
 	CHECK_INT(src_of(t, "dup"), 2001);
-	lt_tree_free(t);
+	tree_free(t);
 }
 
 static void test_symlinked_parents(void)
 {
-	lt_tree *t = lt_tree_new();
+	tree_fs *t = tree_new();
 	lt_error *err = NULL;
-	lt_layer_list l = {0};
+	layer_list l = {0};
 	dir(&l, "usr", 0755);
 	dir(&l, "usr/lib", 0755);
 	symlink_(&l, "lib", "usr/lib");
@@ -205,7 +205,7 @@ static void test_symlinked_parents(void)
 	CHECK(get(t, "usr/lib/libfoo.so") != NULL);
 	CHECK(get(t, "usr/lib/libbar.so") != NULL);
 	CHECK(get(t, "usr/share/x") != NULL); /* ".." stopped at the root */
-	CHECK_INT(get(t, "lib")->inode->type, LT_FT_SYMLINK);
+	CHECK_INT(get(t, "lib")->inode->type, TREE_FT_SYMLINK);
 	/* whiteouts resolve parents the same way, and remove the link itself, not its target */
 	whiteout(&l, "lib/libfoo.so");
 	whiteout(&l, "abs");
@@ -220,14 +220,14 @@ static void test_symlinked_parents(void)
 	CHECK_INT(apply(t, 3, &l, &err), -1);
 	CHECK_ERR(err, "too many levels of symbolic links");
 	lt_error_free(&err);
-	lt_tree_free(t);
+	tree_free(t);
 }
 
 static void test_hardlinks(void)
 {
-	lt_tree *t = lt_tree_new();
+	tree_fs *t = tree_new();
 	lt_error *err = NULL;
-	lt_layer_list l = {0};
+	layer_list l = {0};
 	dir(&l, "hl", 0755);
 	file(&l, "hl/target", 4);
 	hardlink(&l, "hl/link", "hl/target");
@@ -264,22 +264,22 @@ static void test_hardlinks(void)
 	CHECK_INT(apply(t, 5, &l, &err), -1);
 	CHECK_ERR(err, "points to the directory hl");
 	lt_error_free(&err);
-	lt_tree_free(t);
+	tree_free(t);
 }
 
 static void test_root_entry(void)
 {
-	lt_tree *t = lt_tree_new();
+	tree_fs *t = tree_new();
 	lt_error *err = NULL;
-	lt_layer_list l = {0};
+	layer_list l = {0};
 	dir(&l, "", 0700);
 	CHECK_INT(apply(t, 0, &l, &err), 0);
-	CHECK_INT(lt_tree_root(t)->inode->mode, 0700);
+	CHECK_INT(tree_root(t)->inode->mode, 0700);
 	file(&l, "", 1);
 	CHECK_INT(apply(t, 1, &l, &err), -1);
 	CHECK_ERR(err, "root directory is not a directory");
 	lt_error_free(&err);
-	lt_tree_free(t);
+	tree_free(t);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -386,10 +386,10 @@ static void test_reader(int filter)
 	lt_sha256_digest_string(d, diff_id);
 
 	mem_src src = {tb.data, tb.len, 0, 1000};
-	lt_layer_reader *r = lt_layer_reader_new(mem_read, &src, "test layer", diff_id);
-	lt_layer_list list;
+	layer_reader *r = layer_reader_new(mem_read, &src, "test layer", diff_id);
+	layer_list list;
 	lt_error *err = NULL;
-	CHECK_INT(lt_layer_scan(r, &list, &err), 0);
+	CHECK_INT(layer_scan(r, &list, &err), 0);
 	if (err)
 		printf("# %s\n", err->message);
 	CHECK_INT(list.count, 5);
@@ -410,38 +410,38 @@ static void test_reader(int filter)
 	CHECK_INT(list.clamped, 1);
 	CHECK_INT(list.dropped_xattrs, 1);
 	CHECK_INT(list.tar_bytes, plain.len);
-	lt_layer_list_free(&list);
-	lt_layer_reader_free(r);
+	layer_list_free(&list);
+	layer_reader_free(r);
 
 	/* data of the long-named file */
 	src.pos = 0;
-	r = lt_layer_reader_new(mem_read, &src, "test layer", NULL);
-	const lt_layer_entry *e = NULL;
-	CHECK_INT(lt_layer_reader_next(r, &e, &err), 1);
-	CHECK_INT(lt_layer_reader_next(r, &e, &err), 1);
+	r = layer_reader_new(mem_read, &src, "test layer", NULL);
+	const layer_entry *e = NULL;
+	CHECK_INT(layer_reader_next(r, &e, &err), 1);
+	CHECK_INT(layer_reader_next(r, &e, &err), 1);
 	const void *buf;
 	size_t len;
 	uint64_t off;
-	CHECK_INT(lt_layer_reader_data(r, &buf, &len, &off, &err), 1);
+	CHECK_INT(layer_reader_data(r, &buf, &len, &off, &err), 1);
 	CHECK(len == 5 && memcmp(buf, "hello", 5) == 0 && off == 0);
-	lt_layer_reader_free(r);
+	layer_reader_free(r);
 
 	/* a wrong diff_id is caught */
 	src.pos = 0;
-	r = lt_layer_reader_new(
+	r = layer_reader_new(
 	    mem_read, &src, "test layer",
 	    "sha256:0000000000000000000000000000000000000000000000000000000000000000");
-	CHECK_INT(lt_layer_scan(r, &list, &err), -1);
+	CHECK_INT(layer_scan(r, &list, &err), -1);
 	CHECK_ERR(err, "diff_id mismatch");
-	lt_layer_reader_free(r);
+	layer_reader_free(r);
 
 	/* a truncated compressed stream is an error, not a short layer */
 	if (filter != 0) {
 		mem_src cut = {tb.data, tb.len / 2, 0, 0};
-		r = lt_layer_reader_new(mem_read, &cut, "test layer", NULL);
-		CHECK_INT(lt_layer_scan(r, &list, &err), -1);
+		r = layer_reader_new(mem_read, &cut, "test layer", NULL);
+		CHECK_INT(layer_scan(r, &list, &err), -1);
 		CHECK_ERR(err, "test layer");
-		lt_layer_reader_free(r);
+		layer_reader_free(r);
 	}
 	lt_error_free(&err);
 	free(tb.data);
@@ -478,12 +478,12 @@ static void test_bare_whiteout(void)
 	archive_write_close(a);
 	archive_write_free(a);
 	mem_src src = {buf, used, 0, 0};
-	lt_layer_reader *r = lt_layer_reader_new(mem_read, &src, "evil layer", NULL);
-	lt_layer_list list;
+	layer_reader *r = layer_reader_new(mem_read, &src, "evil layer", NULL);
+	layer_list list;
 	lt_error *err = NULL;
-	CHECK_INT(lt_layer_scan(r, &list, &err), -1);
+	CHECK_INT(layer_scan(r, &list, &err), -1);
 	CHECK_ERR(err, "evil layer: invalid whiteout entry 'dir/.wh.'");
-	lt_layer_reader_free(r);
+	layer_reader_free(r);
 	lt_error_free(&err);
 	free(buf);
 }

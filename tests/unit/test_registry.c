@@ -26,7 +26,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "image_internal.h"
+#include "image/image_internal.h"
 #include "tap.h"
 
 /* ---------------------------------------------------------------------------------------------
@@ -38,53 +38,54 @@ static void test_reference_parsing(void)
 {
 	reg_ref r;
 	lt_error *err = NULL;
-	CHECK_INT(reg_ref_parse("docker://busybox", "docker", &r, &err), 0);
+	CHECK_INT(img_reg_ref_parse("docker://busybox", "docker", &r, &err), 0);
 	CHECK_STR(r.host, "docker.io");
 	CHECK_STR(r.api_host, "registry-1.docker.io");
 	CHECK_STR(r.repo, "library/busybox");
 	CHECK_STR(r.tag, "latest");
 	CHECK(r.digest == NULL);
 	CHECK_STR(r.display, "docker://docker.io/library/busybox:latest");
-	reg_ref_free(&r);
+	img_reg_ref_free(&r);
 
-	CHECK_INT(reg_ref_parse("docker://index.docker.io/user/img:1.0", "docker", &r, &err), 0);
+	CHECK_INT(img_reg_ref_parse("docker://index.docker.io/user/img:1.0", "docker", &r, &err),
+		  0);
 	CHECK_STR(r.host, "docker.io");
 	CHECK_STR(r.repo, "user/img");
 	CHECK_STR(r.tag, "1.0");
-	reg_ref_free(&r);
+	img_reg_ref_free(&r);
 
-	CHECK_INT(reg_ref_parse("docker://127.0.0.1:5000/a/b/c:v_1", "docker", &r, &err), 0);
+	CHECK_INT(img_reg_ref_parse("docker://127.0.0.1:5000/a/b/c:v_1", "docker", &r, &err), 0);
 	CHECK_STR(r.host, "127.0.0.1:5000");
 	CHECK_STR(r.api_host, "127.0.0.1:5000");
 	CHECK_STR(r.repo, "a/b/c");
 	CHECK_STR(r.tag, "v_1");
-	reg_ref_free(&r);
+	img_reg_ref_free(&r);
 
-	CHECK_INT(reg_ref_parse("docker://localhost/x", "docker", &r, &err), 0);
+	CHECK_INT(img_reg_ref_parse("docker://localhost/x", "docker", &r, &err), 0);
 	CHECK_STR(r.host, "localhost");
 	CHECK_STR(r.repo, "x");
-	reg_ref_free(&r);
+	img_reg_ref_free(&r);
 
 	const char *d = "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a";
 	char *s = lt_strdup_printf("docker://quay.io/org/img@%s", d);
-	CHECK_INT(reg_ref_parse(s, "docker", &r, &err), 0);
+	CHECK_INT(img_reg_ref_parse(s, "docker", &r, &err), 0);
 	CHECK_STR(r.digest, d);
 	CHECK(r.tag == NULL);
-	reg_ref_free(&r);
+	img_reg_ref_free(&r);
 	free(s);
 	s = lt_strdup_printf("oras://reg.example:443/a-b__c.d:t@%s", d);
-	CHECK_INT(reg_ref_parse(s, "oras", &r, &err), 0);
+	CHECK_INT(img_reg_ref_parse(s, "oras", &r, &err), 0);
 	CHECK_STR(r.repo, "a-b__c.d");
 	CHECK_STR(r.tag, "t");
 	CHECK_STR(r.digest, d);
-	reg_ref_free(&r);
+	img_reg_ref_free(&r);
 	free(s);
 
 	/* the first component is a host only with '.', ':' or "localhost" */
-	CHECK_INT(reg_ref_parse("docker://myuser/img", "docker", &r, &err), 0);
+	CHECK_INT(img_reg_ref_parse("docker://myuser/img", "docker", &r, &err), 0);
 	CHECK_STR(r.host, "docker.io");
 	CHECK_STR(r.repo, "myuser/img");
-	reg_ref_free(&r);
+	img_reg_ref_free(&r);
 
 	static const char *const bad[] = {
 	    "docker://",     "docker://UPPER/x:y/z", "docker://x:bad tag",
@@ -93,11 +94,11 @@ static void test_reference_parsing(void)
 	    "oras://x",	     "docker://x@md5:abcd",
 	};
 	for (size_t i = 0; i < LT_ARRAY_SIZE(bad); i++) {
-		int rc = reg_ref_parse(bad[i], "docker", &r, &err);
+		int rc = img_reg_ref_parse(bad[i], "docker", &r, &err);
 		if (rc == 0) {
 			printf("# accepted %s\n", bad[i]);
 			tap_current_failed = true;
-			reg_ref_free(&r);
+			img_reg_ref_free(&r);
 		}
 		CHECK(err != NULL);
 		lt_error_free(&err);
@@ -111,90 +112,91 @@ static void test_reference_parsing(void)
 
 static void test_hosts(void)
 {
-	char *k = reg_host_key("https://index.docker.io/v1/");
+	char *k = img_reg_host_key("https://index.docker.io/v1/");
 	CHECK_STR(k, "docker.io");
 	free(k);
-	k = reg_host_key("docker://Quay.IO/org");
+	k = img_reg_host_key("docker://Quay.IO/org");
 	CHECK_STR(k, "quay.io");
 	free(k);
-	k = reg_host_key("127.0.0.1:5000");
+	k = img_reg_host_key("127.0.0.1:5000");
 	CHECK_STR(k, "127.0.0.1:5000");
 	free(k);
-	CHECK(reg_host_key("") == NULL);
-	CHECK(reg_host_key("bad host") == NULL);
-	CHECK(reg_host_is_loopback("localhost:5000"));
-	CHECK(reg_host_is_loopback("127.0.0.1"));
-	CHECK(reg_host_is_loopback("127.1.2.3:80"));
-	CHECK(reg_host_is_loopback("[::1]:5000"));
-	CHECK(!reg_host_is_loopback("localhost.example.com"));
-	CHECK(!reg_host_is_loopback("quay.io"));
-	CHECK(!reg_host_is_loopback("1270.0.0.1"));
+	CHECK(img_reg_host_key("") == NULL);
+	CHECK(img_reg_host_key("bad host") == NULL);
+	CHECK(img_reg_host_is_loopback("localhost:5000"));
+	CHECK(img_reg_host_is_loopback("127.0.0.1"));
+	CHECK(img_reg_host_is_loopback("127.1.2.3:80"));
+	CHECK(img_reg_host_is_loopback("[::1]:5000"));
+	CHECK(!img_reg_host_is_loopback("localhost.example.com"));
+	CHECK(!img_reg_host_is_loopback("quay.io"));
+	CHECK(!img_reg_host_is_loopback("1270.0.0.1"));
 }
 
 static void test_challenges(void)
 {
 	reg_challenge ch;
 	CHECK_INT(
-	    reg_challenge_parse("Bearer realm=\"http://127.0.0.1:5003/token\","
-				"service=\"test-registry\",scope=\"repository:a/b:pull,push\","
-				"error=\"insufficient_scope\"",
-				&ch),
+	    img_reg_challenge_parse("Bearer realm=\"http://127.0.0.1:5003/token\","
+				    "service=\"test-registry\",scope=\"repository:a/b:pull,push\","
+				    "error=\"insufficient_scope\"",
+				    &ch),
 	    0);
 	CHECK_STR(ch.scheme, "bearer");
 	CHECK_STR(ch.realm, "http://127.0.0.1:5003/token");
 	CHECK_STR(ch.service, "test-registry");
 	CHECK_STR(ch.scope, "repository:a/b:pull,push");
 	CHECK_STR(ch.error, "insufficient_scope");
-	reg_challenge_clear(&ch);
-	CHECK_INT(reg_challenge_parse("Basic realm=\"test \\\"realm\\\"\"", &ch), 0);
+	img_reg_challenge_clear(&ch);
+	CHECK_INT(img_reg_challenge_parse("Basic realm=\"test \\\"realm\\\"\"", &ch), 0);
 	CHECK_STR(ch.scheme, "basic");
 	CHECK_STR(ch.realm, "test \"realm\"");
-	reg_challenge_clear(&ch);
-	CHECK_INT(reg_challenge_parse("bearer realm=https://auth.example/t, service=x", &ch), 0);
+	img_reg_challenge_clear(&ch);
+	CHECK_INT(img_reg_challenge_parse("bearer realm=https://auth.example/t, service=x", &ch),
+		  0);
 	CHECK_STR(ch.realm, "https://auth.example/t");
 	CHECK_STR(ch.service, "x");
-	reg_challenge_clear(&ch);
-	CHECK_INT(reg_challenge_parse("Negotiate abc", &ch), -1);
-	CHECK_INT(reg_challenge_parse(NULL, &ch), -1);
+	img_reg_challenge_clear(&ch);
+	CHECK_INT(img_reg_challenge_parse("Negotiate abc", &ch), -1);
+	CHECK_INT(img_reg_challenge_parse(NULL, &ch), -1);
 }
 
 static void test_retry_timing(void)
 {
 	time_t now = 1700000000;
-	CHECK_INT(reg_retry_after_ms("1", now), 1000);
-	CHECK_INT(reg_retry_after_ms(" 120 ", now), 120000);
-	CHECK_INT(reg_retry_after_ms("Tue, 14 Nov 2023 22:13:30 GMT", now), 10000);
-	CHECK_INT(reg_retry_after_ms("Tue, 14 Nov 2023 22:00:00 GMT", now), 0);
-	CHECK_INT(reg_retry_after_ms("soon", now), -1);
-	CHECK_INT(reg_retry_after_ms("-3", now), -1);
-	CHECK_INT(reg_retry_after_ms(NULL, now), -1);
+	CHECK_INT(img_reg_retry_after_ms("1", now), 1000);
+	CHECK_INT(img_reg_retry_after_ms(" 120 ", now), 120000);
+	CHECK_INT(img_reg_retry_after_ms("Tue, 14 Nov 2023 22:13:30 GMT", now), 10000);
+	CHECK_INT(img_reg_retry_after_ms("Tue, 14 Nov 2023 22:00:00 GMT", now), 0);
+	CHECK_INT(img_reg_retry_after_ms("soon", now), -1);
+	CHECK_INT(img_reg_retry_after_ms("-3", now), -1);
+	CHECK_INT(img_reg_retry_after_ms(NULL, now), -1);
 	unsetenv("LITHO_RETRY_BASE_MS");
-	CHECK_INT(reg_backoff_ms(1), 2000);
-	CHECK_INT(reg_backoff_ms(2), 4000);
-	CHECK_INT(reg_backoff_ms(5), 32000);
-	CHECK_INT(reg_backoff_ms(6), 60000);
-	CHECK_INT(reg_backoff_ms(30), 60000);
+	CHECK_INT(img_reg_backoff_ms(1), 2000);
+	CHECK_INT(img_reg_backoff_ms(2), 4000);
+	CHECK_INT(img_reg_backoff_ms(5), 32000);
+	CHECK_INT(img_reg_backoff_ms(6), 60000);
+	CHECK_INT(img_reg_backoff_ms(30), 60000);
 	setenv("LITHO_RETRY_BASE_MS", "10", 1);
-	CHECK_INT(reg_backoff_ms(1), 10);
-	CHECK_INT(reg_backoff_ms(3), 40);
+	CHECK_INT(img_reg_backoff_ms(1), 10);
+	CHECK_INT(img_reg_backoff_ms(3), 40);
 	unsetenv("LITHO_RETRY_BASE_MS");
 	volatile bool stop = true;
-	CHECK(!reg_sleep_ms(10000, &stop));
+	CHECK(!img_reg_sleep_ms(10000, &stop));
 }
 
 static void test_base64(void)
 {
-	char *b = reg_base64("alice:s3cr:et", 13);
+	char *b = img_reg_base64("alice:s3cr:et", 13);
 	CHECK_STR(b, "YWxpY2U6czNjcjpldA==");
 	size_t n;
-	char *d = reg_unbase64(b, &n);
+	char *d = img_reg_unbase64(b, &n);
 	CHECK_STR(d, "alice:s3cr:et");
 	CHECK_INT(n, 13);
 	free(d);
-	d = reg_unbase64("YWxpY2U6czNjcjpldA", &n); /* padding omitted */
+	d = img_reg_unbase64("YWxpY2U6czNjcjpldA", &n); /* padding omitted */
 	CHECK_STR(d, "alice:s3cr:et");
 	free(d);
-	CHECK(reg_unbase64("!!!!", &n) == NULL);
+	CHECK(img_reg_unbase64("!!!!", &n) == NULL);
 	free(b);
 }
 
@@ -234,7 +236,7 @@ static void test_credentials(void)
 	unsetenv("APPTAINER_CONFIGDIR");
 	clear_cred_env();
 	reg_creds c;
-	CHECK_INT(reg_creds_lookup("quay.io", NULL, &c), 0);
+	CHECK_INT(img_reg_creds_lookup("quay.io", NULL, &c), 0);
 
 	/* Docker's config.json: base64 auth, Docker Hub's v1 key */
 	char *p = lt_path_join(dcfg, "config.json");
@@ -242,14 +244,14 @@ static void test_credentials(void)
 		      "\"quay.io\":{\"username\":\"q\",\"password\":\"qp\"},"
 		      "\"ghcr.io\":{\"identitytoken\":\"x\"}},\"credsStore\":\"desktop\"}");
 	free(p);
-	CHECK_INT(reg_creds_lookup("docker.io", NULL, &c), 1);
+	CHECK_INT(img_reg_creds_lookup("docker.io", NULL, &c), 1);
 	CHECK_STR(c.user, "hub");
 	CHECK_STR(c.pass, "hubpass");
-	reg_creds_clear(&c);
-	CHECK_INT(reg_creds_lookup("quay.io", NULL, &c), 1);
+	img_reg_creds_clear(&c);
+	CHECK_INT(img_reg_creds_lookup("quay.io", NULL, &c), 1);
 	CHECK_STR(c.user, "q");
-	reg_creds_clear(&c);
-	CHECK_INT(reg_creds_lookup("ghcr.io", NULL, &c), 0);
+	img_reg_creds_clear(&c);
+	CHECK_INT(img_reg_creds_lookup("ghcr.io", NULL, &c), 0);
 
 	/* Apptainer's docker-config.json comes after Docker's */
 	char *adir = lt_path_join(home, ".apptainer");
@@ -258,24 +260,24 @@ static void test_credentials(void)
 	write_text(p, "{\"auths\":{\"ghcr.io\":{\"auth\":\"YXA6YXBw\"}}}");
 	free(p);
 	free(adir);
-	CHECK_INT(reg_creds_lookup("ghcr.io", NULL, &c), 1);
+	CHECK_INT(img_reg_creds_lookup("ghcr.io", NULL, &c), 1);
 	CHECK_STR(c.user, "ap");
 	CHECK_STR(c.pass, "app");
-	reg_creds_clear(&c);
+	img_reg_creds_clear(&c);
 
 	/* litho's store wins over both */
 	lt_error *err = NULL;
 	CHECK_INT(img_registry_login("docker://quay.io", "lu", "l:p", NULL, false, &err), 0);
 	CHECK(err == NULL);
-	char *store = reg_store_path();
+	char *store = img_reg_store_path();
 	struct stat st;
 	CHECK_INT(stat(store, &st), 0);
 	CHECK_INT(st.st_mode & 0777, 0600);
-	CHECK_INT(reg_creds_lookup("quay.io", NULL, &c), 1);
+	CHECK_INT(img_reg_creds_lookup("quay.io", NULL, &c), 1);
 	CHECK_STR(c.user, "lu");
 	CHECK_STR(c.pass, "l:p");
 	CHECK_STR(c.source, store);
-	reg_creds_clear(&c);
+	img_reg_creds_clear(&c);
 	CHECK_INT(img_registry_login("127.0.0.1:5000", "x", "y", NULL, false, &err), 0);
 	img_registry_login_entry *le;
 	size_t n;
@@ -292,28 +294,28 @@ static void test_credentials(void)
 	/* the environment wins over files, LITHO_ over APPTAINER_ over SINGULARITY_ */
 	setenv("SINGULARITY_DOCKER_USERNAME", "su", 1);
 	setenv("SINGULARITY_DOCKER_PASSWORD", "sp", 1);
-	CHECK_INT(reg_creds_lookup("quay.io", NULL, &c), 1);
+	CHECK_INT(img_reg_creds_lookup("quay.io", NULL, &c), 1);
 	CHECK_STR(c.user, "su");
-	reg_creds_clear(&c);
+	img_reg_creds_clear(&c);
 	setenv("APPTAINER_DOCKER_USERNAME", "au", 1);
 	setenv("APPTAINER_DOCKER_PASSWORD", "ap", 1);
 	setenv("LITHO_DOCKER_USERNAME", "lu2", 1);
 	setenv("LITHO_DOCKER_PASSWORD", "lp2", 1);
-	CHECK_INT(reg_creds_lookup("quay.io", NULL, &c), 1);
+	CHECK_INT(img_reg_creds_lookup("quay.io", NULL, &c), 1);
 	CHECK_STR(c.user, "lu2");
 	CHECK_STR(c.pass, "lp2");
-	reg_creds_clear(&c);
+	img_reg_creds_clear(&c);
 	/* explicit options win over everything */
 	img_registry_opts o = {.username = "opt", .password = "op"};
-	CHECK_INT(reg_creds_lookup("quay.io", &o, &c), 1);
+	CHECK_INT(img_reg_creds_lookup("quay.io", &o, &c), 1);
 	CHECK_STR(c.user, "opt");
-	reg_creds_clear(&c);
+	img_reg_creds_clear(&c);
 	clear_cred_env();
 
 	CHECK_INT(img_registry_logout("quay.io", &err), 0);
-	CHECK_INT(reg_creds_lookup("quay.io", NULL, &c), 1); /* Docker's entry again */
+	CHECK_INT(img_reg_creds_lookup("quay.io", NULL, &c), 1); /* Docker's entry again */
 	CHECK_STR(c.user, "q");
-	reg_creds_clear(&c);
+	img_reg_creds_clear(&c);
 	CHECK_INT(img_registry_logout("quay.io", &err), -1);
 	CHECK_ERR(err, "not logged in to quay.io");
 	lt_error_free(&err);
@@ -355,7 +357,7 @@ static void test_cache(void)
 	CHECK_STR(d, "/h/.cache/litho");
 	free(d);
 	img_registry_opts o = {.disable_cache = true};
-	CHECK(cache_dir_for(&o) == NULL);
+	CHECK(img_cache_dir_for(&o) == NULL);
 
 	lt_error *err = NULL;
 	img_cache_entry *e;
@@ -367,11 +369,11 @@ static void test_cache(void)
 	const char *d1 = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
 	const char *d2 = "sha256:2222222222222222222222222222222222222222222222222222222222222222";
 	time_t now = time(NULL), old = now - 10 * 86400;
-	char *b1 = cache_blob_path(dir, "blobs", d1);
-	char *b2 = cache_blob_path(dir, "blobs", d2);
-	char *o1 = cache_blob_path(dir, "oras", d1);
-	CHECK_INT(cache_mkdirs_for(b1, &err), 0);
-	CHECK_INT(cache_mkdirs_for(o1, &err), 0);
+	char *b1 = img_cache_blob_path(dir, "blobs", d1);
+	char *b2 = img_cache_blob_path(dir, "blobs", d2);
+	char *o1 = img_cache_blob_path(dir, "oras", d1);
+	CHECK_INT(img_cache_mkdirs_for(b1, &err), 0);
+	CHECK_INT(img_cache_mkdirs_for(o1, &err), 0);
 	touch_at(b1, "one", now);
 	touch_at(b2, "two!", old);
 	touch_at(o1, "sif", old);
@@ -441,15 +443,15 @@ static void test_cache(void)
 
 	/* small entries are verified when read; a corrupt one is removed */
 	const char *empty = EMPTY_JSON_DIGEST;
-	char *pe = cache_blob_path(dir, "blobs", empty);
-	cache_store_small(pe, "{}", 2);
+	char *pe = img_cache_blob_path(dir, "blobs", empty);
+	img_cache_store_small(pe, "{}", 2);
 	char *data;
 	size_t len;
-	CHECK_INT(cache_read_small(pe, empty, 2, &data, &len, &err), 1);
+	CHECK_INT(img_cache_read_small(pe, empty, 2, &data, &len, &err), 1);
 	CHECK_STR(data, "{}");
 	free(data);
 	write_text(pe, "{]");
-	CHECK_INT(cache_read_small(pe, empty, 2, &data, &len, &err), 0);
+	CHECK_INT(img_cache_read_small(pe, empty, 2, &data, &len, &err), 0);
 	CHECK(access(pe, F_OK) < 0);
 	free(pe);
 	free(b1);
@@ -637,7 +639,7 @@ static void *read_layer(void *arg)
 	return NULL;
 }
 
-static int cmd_pull(drv *d)
+static int cli_cmd_pull(drv *d)
 {
 	if (d->n_args != 1) {
 		fprintf(stderr, "usage: pull REF [OPTIONS]\n");
@@ -737,7 +739,7 @@ static int run_driver(int argc, char **argv)
 	const char *cmd = argv[1];
 	lt_error *err = NULL;
 	if (!strcmp(cmd, "pull"))
-		return cmd_pull(&d);
+		return cli_cmd_pull(&d);
 	if (!strcmp(cmd, "login") && d.n_args == 3) {
 		int rc =
 		    img_registry_login(d.args[0], d.args[1], d.args[2], &d.ro, !d.no_verify, &err);

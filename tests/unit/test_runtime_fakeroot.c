@@ -18,7 +18,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "runtime_internal.h"
+#include "runtime/runtime_internal.h"
 #include "tap.h"
 
 static char *tmp_base;

@@ -4,7 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "sif.h"
+#include "sif/sif.h"
 #include "tap.h"
 
 static int new_memfd(void)

@@ -7,40 +7,40 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "squash.h"
+#include "squash/squash.h"
 #include "tap.h"
 
 static char tmpdir[] = "/tmp/litho-squash-XXXXXX";
 
-static lt_inode *reg(lt_tree *t, lt_node *dir, const char *name, const char *data, size_t len)
+static tree_inode *reg(tree_fs *t, tree_node *dir, const char *name, const char *data, size_t len)
 {
-	lt_inode *ino = lt_inode_new(LT_FT_REG);
+	tree_inode *ino = tree_inode_new(TREE_FT_REG);
 	uint8_t *copy = malloc(len ? len : 1);
 	memcpy(copy, data, len);
-	lt_inode_set_buffer(ino, copy, len);
+	tree_inode_set_buffer(ino, copy, len);
 	ino->mtime = 1700000000;
-	lt_tree_add(t, dir, name, ino);
+	tree_add(t, dir, name, ino);
 	return ino;
 }
 
-static lt_tree *sample_tree(void)
+static tree_fs *sample_tree(void)
 {
-	lt_tree *t = lt_tree_new();
-	lt_node *root = lt_tree_root(t);
+	tree_fs *t = tree_new();
+	tree_node *root = tree_root(t);
 	root->inode->mtime = 1700000000;
-	lt_inode *d = lt_inode_new(LT_FT_DIR);
+	tree_inode *d = tree_inode_new(TREE_FT_DIR);
 	d->mode = 0750;
 	d->uid = 1000;
 	d->gid = 100;
 	d->mtime = 1600000000;
-	lt_inode_set_xattr(d, "user.dir", "v", 1);
-	lt_node *dn = lt_tree_add(t, root, "dir", d);
-	lt_tree_add(t, dn, "sub", lt_inode_new(LT_FT_DIR));
-	lt_inode *f = reg(t, dn, "hello", "hello world\n", 12);
+	tree_inode_set_xattr(d, "user.dir", "v", 1);
+	tree_node *dn = tree_add(t, root, "dir", d);
+	tree_add(t, dn, "sub", tree_inode_new(TREE_FT_DIR));
+	tree_inode *f = reg(t, dn, "hello", "hello world\n", 12);
 	f->mode = 04755;
-	lt_inode_set_xattr(f, "security.capability", "\x01\x00\x00\x02", 4);
-	lt_inode_set_xattr(f, "user.comment", "hi", 2);
-	lt_tree_add(t, root, "hardlink", f); /* second name */
+	tree_inode_set_xattr(f, "security.capability", "\x01\x00\x00\x02", 4);
+	tree_inode_set_xattr(f, "user.comment", "hi", 2);
+	tree_add(t, root, "hardlink", f); /* second name */
 	reg(t, root, "dup1", "same bytes", 10);
 	reg(t, root, "dup2", "same bytes", 10);
 	reg(t, root, "empty", "", 0);
@@ -59,25 +59,25 @@ static lt_tree *sample_tree(void)
 		tail[k] = (char)((k * 2654435761u) >> 13);
 	reg(t, root, "tail", tail, tail_len);
 	free(tail);
-	lt_inode *s = lt_inode_new(LT_FT_SYMLINK);
+	tree_inode *s = tree_inode_new(TREE_FT_SYMLINK);
 	s->symlink = strdup("dir/hello");
-	lt_tree_add(t, root, "link", s);
-	lt_inode *c = lt_inode_new(LT_FT_CHR);
+	tree_add(t, root, "link", s);
+	tree_inode *c = tree_inode_new(TREE_FT_CHR);
 	c->rdev_major = 1;
 	c->rdev_minor = 300000;
-	lt_tree_add(t, root, "chr", c);
-	lt_tree_add(t, root, "fifo", lt_inode_new(LT_FT_FIFO));
-	lt_inode *late = lt_inode_new(LT_FT_REG);
+	tree_add(t, root, "chr", c);
+	tree_add(t, root, "fifo", tree_inode_new(TREE_FT_FIFO));
+	tree_inode *late = tree_inode_new(TREE_FT_REG);
 	late->mtime = -5; /* clamped to 0 */
-	lt_tree_add(t, root, "old", late);
+	tree_add(t, root, "old", late);
 	return t;
 }
 
-static int feed_buffers(lt_node *node, void *arg)
+static int feed_buffers(tree_node *node, void *arg)
 {
 	sq_writer *w = arg;
-	lt_inode *ino = node->inode;
-	if (ino->type != LT_FT_REG || ino->src != LT_SRC_BUFFER || ino->writer_data)
+	tree_inode *ino = node->inode;
+	if (ino->type != TREE_FT_REG || ino->src != TREE_SRC_BUFFER || ino->writer_data)
 		return 0;
 	lt_error *err = NULL;
 	if (sq_writer_begin_file(w, ino, &err) < 0 ||
@@ -98,13 +98,13 @@ static int write_image(const char *path, unsigned jobs, int comp, uint64_t *size
 	memset(junk, 0xEE, sizeof(junk));
 	if (write(fd, junk, sizeof(junk)) != (ssize_t)sizeof(junk))
 		return -1;
-	lt_tree *t = sample_tree();
+	tree_fs *t = sample_tree();
 	sq_options o = {.compressor = comp, .jobs = jobs, .block_size = 4096, .mkfs_time = 42};
 	sq_writer *w = NULL;
 	lt_error *err = NULL;
 	int rc = sq_writer_new(fd, 4096, path, &o, &w, &err);
 	if (rc == 0)
-		rc = lt_tree_walk(t, feed_buffers, w) ? -1 : 0;
+		rc = tree_walk(t, feed_buffers, w) ? -1 : 0;
 	if (rc == 0)
 		rc = sq_writer_finish(w, t, &err);
 	if (rc == 0)
@@ -114,7 +114,7 @@ static int write_image(const char *path, unsigned jobs, int comp, uint64_t *size
 		lt_error_free(&err);
 	}
 	sq_writer_free(w);
-	lt_tree_free(t);
+	tree_free(t);
 	close(fd);
 	return rc;
 }

@@ -7,7 +7,7 @@
 #include <unistd.h>
 
 #include "tap.h"
-#include "util.h"
+#include "util/util.h"
 
 static char tmpdir[] = "/tmp/litho-unit-XXXXXX";
 
