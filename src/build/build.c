@@ -213,9 +213,8 @@ void build_ctx_free(build_ctx *c)
 	lt_progress_free(c->progress);
 	if (c->wants != NULL) {
 		for (size_t i = 0; i < (c->image ? c->image->n_layers : 0); i++)
-			free(c->wants[i]);
+			lt_array_free(&c->wants[i]);
 		free(c->wants);
-		free(c->n_wants);
 	}
 	tree_free(c->tree);
 	img_image_free(c->image);

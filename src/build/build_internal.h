@@ -12,6 +12,7 @@ typedef struct build_want {
 	uint64_t entry;
 	tree_inode *inode;
 } build_want;
+typedef LT_ARRAY(build_want) build_wants;
 
 /* Where pass 2 sends file bytes: the SquashFS writer, or a directory (sandbox output). */
 typedef struct build_sink {
@@ -34,8 +35,7 @@ typedef struct build_ctx {
 	tree_fs *tree;
 	img_source *img;
 	img_image *image;
-	build_want **wants; /* per layer, sorted by entry */
-	size_t *n_wants;
+	build_wants *wants; /* per layer, sorted by entry */
 } build_ctx;
 
 /* Pass 1: scans every layer (in parallel) and merges them base first into c->tree. */

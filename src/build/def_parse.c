@@ -72,41 +72,10 @@ static const char *const agents[] = {
     "zypper", "scratch",	"buildkit",	 "dockerfile",
 };
 
-bool build_def_is_blank(char c)
-{
-	return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f';
-}
-
-const char *build_def_trim(const char *s, size_t len, size_t *out_len)
-{
-	while (len > 0 && build_def_is_blank(*s)) {
-		s++;
-		len--;
-	}
-	while (len > 0 && build_def_is_blank(s[len - 1]))
-		len--;
-	*out_len = len;
-	return s;
-}
-
-void build_def_buf_append(def_buf *b, const char *s, size_t n)
-{
-	if (b->len + n + 1 > b->cap) {
-		size_t cap = b->cap ? b->cap : 64;
-		while (cap < b->len + n + 1)
-			cap *= 2;
-		b->data = lt_xrealloc(b->data, cap);
-		b->cap = cap;
-	}
-	memcpy(b->data + b->len, s, n);
-	b->len += n;
-	b->data[b->len] = '\0';
-}
-
 static char *trimmed_dup(const char *s, size_t len)
 {
 	size_t n;
-	const char *t = build_def_trim(s, len, &n);
+	const char *t = lt_str_trim(s, len, &n);
 	return lt_xstrndup(t, n);
 }
 
@@ -123,7 +92,7 @@ static char *lower_dup(const char *s, size_t len)
 static bool is_empty_line(const char *s, size_t len)
 {
 	size_t n;
-	const char *t = build_def_trim(s, len, &n);
+	const char *t = lt_str_trim(s, len, &n);
 	return n == 0 || t[0] == '#';
 }
 
@@ -131,12 +100,12 @@ static bool is_empty_line(const char *s, size_t len)
 static bool section_word(const char *s, size_t len, const char **word, size_t *word_len)
 {
 	size_t i = 0;
-	while (i < len && build_def_is_blank(s[i]))
+	while (i < len && lt_is_blank(s[i]))
 		i++;
 	if (i == len || s[i] != '%')
 		return false;
 	size_t start = i;
-	while (i < len && !build_def_is_blank(s[i]))
+	while (i < len && !lt_is_blank(s[i]))
 		i++;
 	*word = s + start;
 	*word_len = i - start;
@@ -186,10 +155,7 @@ static void split_lines(parser *p, const char *text)
 	for (const char *s = text; *s;) {
 		const char *nl = strchr(s, '\n');
 		size_t len = nl ? (size_t)(nl - s) : strlen(s);
-		if (p->n_lines == cap) {
-			cap = cap ? cap * 2 : 64;
-			p->lines = lt_xrealloc(p->lines, cap * sizeof(*p->lines));
-		}
+		p->lines = lt_array_grow(p->lines, sizeof(*p->lines), p->n_lines + 1, &cap);
 		p->lines[p->n_lines++] = (def_line){.raw = s, .raw_len = len, .has_newline = !!nl};
 		s += len + (nl ? 1 : 0);
 	}
@@ -247,7 +213,7 @@ static char *joined_text(const parser *p)
 
 static def_stage *add_stage(def_file *d)
 {
-	d->stages = lt_xrealloc(d->stages, (d->n_stages + 1) * sizeof(*d->stages));
+	d->stages = lt_xreallocarray(d->stages, d->n_stages + 1, sizeof(*d->stages));
 	def_stage *s = &d->stages[d->n_stages++];
 	memset(s, 0, sizeof(*s));
 	return s;
@@ -261,7 +227,7 @@ static char *header_key(const def_line *l)
 	if (!colon || (hash && hash < colon))
 		return NULL;
 	size_t n;
-	const char *k = build_def_trim(l->text, (size_t)(colon - l->text), &n);
+	const char *k = lt_str_trim(l->text, (size_t)(colon - l->text), &n);
 	return lower_dup(k, n);
 }
 
@@ -273,7 +239,7 @@ static int add_header(parser *p, def_stage *s, char *key, char *value, size_t li
 		free(value);
 		return -1;
 	}
-	s->headers = lt_xrealloc(s->headers, (s->n_headers + 1) * sizeof(*s->headers));
+	s->headers = lt_xreallocarray(s->headers, s->n_headers + 1, sizeof(*s->headers));
 	s->headers[s->n_headers++] = (def_header){.key = key, .value = value, .line = line};
 	if (strcmp(key, "bootstrap") != 0)
 		return 0;
@@ -326,14 +292,14 @@ static int parse_header(parser *p, def_stage *s, size_t *i, size_t end, lt_error
 			const char *colon = memchr(l->text, ':', len);
 			if (!colon) {
 				size_t n;
-				const char *t = build_def_trim(l->text, l->len, &n);
+				const char *t = lt_str_trim(l->text, l->len, &n);
 				return lt_error_set(err, 0,
 						    "%s:%zu: invalid header line '%.*s' (expected "
 						    "'Key: value')",
 						    p->path, *i + 1, (int)n, t);
 			}
 			size_t n;
-			const char *k = build_def_trim(l->text, (size_t)(colon - l->text), &n);
+			const char *k = lt_str_trim(l->text, (size_t)(colon - l->text), &n);
 			key = lower_dup(k, n);
 			key_line = *i + 1;
 			part = trimmed_dup(colon + 1, len - (size_t)(colon + 1 - l->text));
@@ -365,7 +331,7 @@ static int parse_header(parser *p, def_stage *s, size_t *i, size_t end, lt_error
 static size_t word_len_at(const char *s, size_t len)
 {
 	size_t i = 0;
-	while (i < len && !build_def_is_blank(s[i]))
+	while (i < len && !lt_is_blank(s[i]))
 		i++;
 	return i;
 }
@@ -376,14 +342,14 @@ static int files_args(parser *p, size_t line, const char *args, char **out, lt_e
 {
 	const char *hash = strchr(args, '#');
 	size_t len = hash ? (size_t)(hash - args) : strlen(args);
-	const char *t = build_def_trim(args, len, &len);
+	const char *t = lt_str_trim(args, len, &len);
 	if (len == 0) {
 		*out = lt_xstrdup("");
 		return 0;
 	}
 	size_t w1 = word_len_at(t, len);
 	size_t rest_len;
-	const char *rest = build_def_trim(t + w1, len - w1, &rest_len);
+	const char *rest = lt_str_trim(t + w1, len - w1, &rest_len);
 	if (w1 == 4 && strncasecmp(t, "from", 4) == 0 && rest_len > 0 &&
 	    word_len_at(rest, rest_len) == rest_len) {
 		*out = lt_strdup_printf("from %.*s", (int)rest_len, rest);
@@ -402,14 +368,14 @@ static int check_script_args(parser *p, size_t line, const char *name, const cha
 	size_t len = hash ? (size_t)(hash - args) : strlen(args);
 	const char *s = args;
 	while (len > 0) {
-		while (len > 0 && build_def_is_blank(*s)) {
+		while (len > 0 && lt_is_blank(*s)) {
 			s++;
 			len--;
 		}
 		size_t w = word_len_at(s, len);
 		if (w == 2 && s[0] == '-' && s[1] == 'c') {
 			size_t rest;
-			build_def_trim(s + w, len - w, &rest);
+			lt_str_trim(s + w, len - w, &rest);
 			if (rest == 0)
 				return lt_error_set(err, 0,
 						    "%s:%zu: %%%s -c needs a command (e.g. "
@@ -428,7 +394,7 @@ static char *section_body(const parser *p, size_t begin, size_t end)
 {
 	while (end > begin) {
 		size_t n;
-		build_def_trim(p->lines[end - 1].text, p->lines[end - 1].len, &n);
+		lt_str_trim(p->lines[end - 1].text, p->lines[end - 1].len, &n);
 		if (n > 0)
 			break;
 		end--;
@@ -469,7 +435,7 @@ static int parse_section(parser *p, def_stage *s, size_t at, size_t body_end, lt
 
 	size_t rest_len;
 	const char *after = word + word_len;
-	const char *rest = build_def_trim(after, l->len - (size_t)(after - l->text), &rest_len);
+	const char *rest = lt_str_trim(after, l->len - (size_t)(after - l->text), &rest_len);
 	char *app = NULL;
 	if (section_names[k].app) {
 		/* a comment is not a name */
@@ -479,7 +445,7 @@ static int parse_section(parser *p, def_stage *s, size_t at, size_t body_end, lt
 					    p->path, at + 1, section_names[k].name,
 					    section_names[k].name);
 		app = lt_xstrndup(rest, app_len);
-		rest = build_def_trim(rest + app_len, rest_len - app_len, &rest_len);
+		rest = lt_str_trim(rest + app_len, rest_len - app_len, &rest_len);
 	}
 	char *args = lt_xstrndup(rest, rest_len);
 
@@ -500,7 +466,7 @@ static int parse_section(parser *p, def_stage *s, size_t at, size_t body_end, lt
 		free(args);
 		return -1;
 	}
-	s->sections = lt_xrealloc(s->sections, (s->n_sections + 1) * sizeof(*s->sections));
+	s->sections = lt_xreallocarray(s->sections, s->n_sections + 1, sizeof(*s->sections));
 	s->sections[s->n_sections++] = (def_section){
 	    .kind = kind,
 	    .args = args,
@@ -568,7 +534,7 @@ static int check_leading_part(parser *p, size_t end, bool more_stages, size_t *f
 	char *key = header_key(l);
 	if (!key) {
 		size_t n;
-		const char *t = build_def_trim(l->text, l->len, &n);
+		const char *t = lt_str_trim(l->text, l->len, &n);
 		return lt_error_set(err, 0,
 				    "%s:%zu: invalid header line '%.*s' (expected 'Key: value')",
 				    p->path, f + 1, (int)n, t);

@@ -5,11 +5,6 @@
 
 #include "deffile.h"
 
-static void buf_add_str(def_buf *b, const char *s)
-{
-	build_def_buf_append(b, s, strlen(s));
-}
-
 /* The next line of a body: [*line, *line + *len); false at the end. *pos moves past it. */
 static bool next_line(const char *body, size_t *pos, const char **line, size_t *len)
 {
@@ -27,7 +22,7 @@ static bool next_line(const char *body, size_t *pos, const char **line, size_t *
 static const char *args_without_comment(const char *args, size_t *len)
 {
 	const char *hash = strchr(args, '#');
-	return build_def_trim(args, hash ? (size_t)(hash - args) : strlen(args), len);
+	return lt_str_trim(args, hash ? (size_t)(hash - args) : strlen(args), len);
 }
 
 const char *build_def_stage_header(const def_stage *s, const char *key)
@@ -48,18 +43,18 @@ const char *build_def_stage_header(const def_stage *s, const char *key)
 static int files_word(const char *s, size_t len, size_t *pos, char **word)
 {
 	size_t i = *pos;
-	while (i < len && build_def_is_blank(s[i]))
+	while (i < len && lt_is_blank(s[i]))
 		i++;
 	if (i == len) {
 		*pos = i;
 		return 0;
 	}
-	def_buf b = {0};
-	build_def_buf_append(&b, "", 0);
-	while (i < len && !build_def_is_blank(s[i])) {
+	lt_buf b;
+	lt_buf_init(&b);
+	while (i < len && !lt_is_blank(s[i])) {
 		char q = s[i];
 		if (q != '"' && q != '\'') {
-			build_def_buf_append(&b, &s[i++], 1);
+			lt_buf_addn(&b, &s[i++], 1);
 			continue;
 		}
 		const char *close = memchr(s + i + 1, q, len - i - 1);
@@ -67,7 +62,7 @@ static int files_word(const char *s, size_t len, size_t *pos, char **word)
 			free(b.data);
 			return -1;
 		}
-		build_def_buf_append(&b, s + i + 1, (size_t)(close - (s + i + 1)));
+		lt_buf_addn(&b, s + i + 1, (size_t)(close - (s + i + 1)));
 		i = (size_t)(close - s) + 1;
 	}
 	*pos = i;
@@ -96,7 +91,7 @@ int build_def_files_entries(const def_file *d, const def_section *s, def_files_e
 	while (next_line(s->body, &pos, &raw, &raw_len)) {
 		lineno++;
 		size_t len;
-		const char *line = build_def_trim(raw, raw_len, &len);
+		const char *line = lt_str_trim(raw, raw_len, &len);
 		if (len == 0 || line[0] == '#')
 			continue;
 		char *words[2] = {NULL, NULL};
@@ -130,7 +125,7 @@ int build_def_files_entries(const def_file *d, const def_section *s, def_files_e
 			free(words[1]);
 			words[1] = lt_xstrdup(words[0]);
 		}
-		entries = lt_xrealloc(entries, (count + 1) * sizeof(*entries));
+		entries = lt_xreallocarray(entries, count + 1, sizeof(*entries));
 		entries[count++] = (def_files_entry){
 		    .src = words[0],
 		    .dst = words[1],
@@ -150,16 +145,16 @@ int build_def_files_entries(const def_file *d, const def_section *s, def_files_e
  * into Apptainer's labels.json. */
 static char *valid_utf8(const char *s, size_t len)
 {
-	def_buf b = {0};
-	build_def_buf_append(&b, "", 0);
+	lt_buf b;
+	lt_buf_init(&b);
 	const unsigned char *u = (const unsigned char *)s;
 	size_t i = 0;
 	while (i < len) {
 		size_t n;
 		if (lt_utf8_decode(u + i, len - i, &n) < 0)
-			buf_add_str(&b, "\xef\xbf\xbd");
+			lt_buf_add(&b, "\xef\xbf\xbd");
 		else
-			build_def_buf_append(&b, s + i, n);
+			lt_buf_addn(&b, s + i, n);
 		i += n;
 	}
 	return b.data;
@@ -175,14 +170,14 @@ json_t *build_def_labels(const def_section *s)
 	size_t raw_len;
 	while (next_line(s->body, &pos, &raw, &raw_len)) {
 		size_t len;
-		const char *line = build_def_trim(raw, raw_len, &len);
+		const char *line = lt_str_trim(raw, raw_len, &len);
 		if (len == 0 || line[0] == '#')
 			continue;
 		size_t key_len = 0;
-		while (key_len < len && !build_def_is_blank(line[key_len]))
+		while (key_len < len && !lt_is_blank(line[key_len]))
 			key_len++;
 		size_t value_len;
-		const char *value = build_def_trim(line + key_len, len - key_len, &value_len);
+		const char *value = lt_str_trim(line + key_len, len - key_len, &value_len);
 		char *key = valid_utf8(line, key_len);
 		char *val = valid_utf8(value, value_len);
 		/* A key given again takes the later value, as in Apptainer's label map. */
@@ -207,36 +202,36 @@ char *build_def_script_file(const def_section *s)
 	size_t pos = 0;
 	const char *line;
 	size_t len;
-	def_buf b = {0};
-	build_def_buf_append(&b, "", 0);
+	lt_buf b;
+	lt_buf_init(&b);
 	/* The first line with anything on it decides; Apptainer looks at the same line (it
 	 * trims the body first) but then takes its very first line as the shebang even when
 	 * that one is blank. */
 	bool shebang = false;
 	while (next_line(body, &pos, &line, &len)) {
 		size_t n;
-		const char *t = build_def_trim(line, len, &n);
+		const char *t = lt_str_trim(line, len, &n);
 		if (n == 0)
 			continue;
 		shebang = n >= 2 && t[0] == '#' && t[1] == '!';
 		if (shebang) {
-			build_def_buf_append(&b, t, n);
+			lt_buf_addn(&b, t, n);
 			body += pos;
 		}
 		break;
 	}
 	if (!shebang)
-		buf_add_str(&b, "#!/bin/sh");
+		lt_buf_add(&b, "#!/bin/sh");
 	size_t args_len;
 	const char *args = args_without_comment(s->args, &args_len);
 	if (args_len > 0) {
-		buf_add_str(&b, " ");
-		build_def_buf_append(&b, args, args_len);
+		lt_buf_add(&b, " ");
+		lt_buf_addn(&b, args, args_len);
 	}
-	buf_add_str(&b, "\n\n");
-	buf_add_str(&b, body);
+	lt_buf_add(&b, "\n\n");
+	lt_buf_add(&b, body);
 	/* Apptainer writes the section text (which ends with a newline) and one more. */
-	buf_add_str(&b, "\n");
+	lt_buf_add(&b, "\n");
 	return b.data;
 }
 
@@ -252,10 +247,10 @@ char **build_def_script_argv(const def_section *s, const char *script_path)
 	bool command = false;
 	size_t i = 0;
 	while (i < len) {
-		while (i < len && build_def_is_blank(args[i]))
+		while (i < len && lt_is_blank(args[i]))
 			i++;
 		size_t start = i;
-		while (i < len && !build_def_is_blank(args[i]))
+		while (i < len && !lt_is_blank(args[i]))
 			i++;
 		if (i == start)
 			break;
@@ -264,22 +259,22 @@ char **build_def_script_argv(const def_section *s, const char *script_path)
 			/* Everything after -c is one shell command, which gets the script as
 			 * its last word. */
 			size_t rest_len;
-			const char *rest = build_def_trim(args + i, len - i, &rest_len);
+			const char *rest = lt_str_trim(args + i, len - i, &rest_len);
 			if (rest_len > 0) {
-				def_buf cmd = {0};
+				lt_buf cmd = {0};
 				const char *p = rest;
 				while (p < rest + rest_len) {
 					const char *w = p;
-					while (p < rest + rest_len && !build_def_is_blank(*p))
+					while (p < rest + rest_len && !lt_is_blank(*p))
 						p++;
 					if (cmd.len)
-						buf_add_str(&cmd, " ");
-					build_def_buf_append(&cmd, w, (size_t)(p - w));
-					while (p < rest + rest_len && build_def_is_blank(*p))
+						lt_buf_add(&cmd, " ");
+					lt_buf_addn(&cmd, w, (size_t)(p - w));
+					while (p < rest + rest_len && lt_is_blank(*p))
 						p++;
 				}
-				buf_add_str(&cmd, " ");
-				buf_add_str(&cmd, script_path);
+				lt_buf_add(&cmd, " ");
+				lt_buf_add(&cmd, script_path);
 				argv[n++] = cmd.data;
 				command = true;
 			}

@@ -65,8 +65,8 @@ static void apps_collect(const def_stage *s, app_list *l)
 			seen = strcmp(l->v[k].name, name) == 0;
 		if (seen)
 			continue;
-		l->v = lt_xrealloc(l->v, (l->n + 1) * sizeof(*l->v));
-		l->labels = lt_xrealloc(l->labels, (l->n + 1) * sizeof(*l->labels));
+		l->v = lt_xreallocarray(l->v, l->n + 1, sizeof(*l->v));
+		l->labels = lt_xreallocarray(l->labels, l->n + 1, sizeof(*l->labels));
 		const def_section *lab = build_def_find_section(s, DEF_APPLABELS, name);
 		l->labels[l->n] = lab ? build_def_labels(lab) : NULL;
 		l->v[l->n] = (meta_def_app){

@@ -64,10 +64,7 @@ static void list_set(def_var_list *l, char *name, char *value)
 		existing->value = value;
 		return;
 	}
-	if (l->n == l->cap) {
-		l->cap = l->cap ? l->cap * 2 : 8;
-		l->items = lt_xrealloc(l->items, l->cap * sizeof(*l->items));
-	}
+	l->items = lt_array_grow(l->items, sizeof(*l->items), l->n + 1, &l->cap);
 	l->items[l->n++] = (def_var){.name = name, .value = value};
 }
 
@@ -88,8 +85,8 @@ static bool split_key_value(const char *s, size_t len, char **key, char **value)
 	if (!eq)
 		return false;
 	size_t key_len, value_len;
-	const char *k = build_def_trim(s, (size_t)(eq - s), &key_len);
-	const char *v = build_def_trim(eq + 1, len - (size_t)(eq + 1 - s), &value_len);
+	const char *k = lt_str_trim(s, (size_t)(eq - s), &key_len);
+	const char *v = lt_str_trim(eq + 1, len - (size_t)(eq + 1 - s), &value_len);
 	if (key_len == 0)
 		return false;
 	*key = lt_xstrndup(k, key_len);
@@ -109,7 +106,7 @@ static int read_arg_file(def_vars *v, const char *file, lt_error **err)
 		size_t line_len = nl ? (size_t)(nl - line) : (size_t)(data + len - line);
 		lineno++;
 		size_t text_len;
-		const char *text = build_def_trim(line, line_len, &text_len);
+		const char *text = lt_str_trim(line, line_len, &text_len);
 		if (text_len > 0 && text[0] != '#') {
 			char *key, *value;
 			if (split_key_value(text, text_len, &key, &value))
@@ -172,7 +169,7 @@ void build_def_vars_begin_stage(def_vars *v)
 void build_def_vars_add_default(def_vars *v, const char *line, size_t len, size_t lineno)
 {
 	size_t text_len;
-	const char *text = build_def_trim(line, len, &text_len);
+	const char *text = lt_str_trim(line, len, &text_len);
 	if (text_len == 0 || text[0] == '#')
 		return;
 	char *key, *value;
@@ -189,7 +186,7 @@ static bool match_placeholder(const char *s, size_t len, const char **name, size
 			      size_t *total)
 {
 	size_t i = 2;
-	while (i < len && build_def_is_blank(s[i]))
+	while (i < len && lt_is_blank(s[i]))
 		i++;
 	size_t start = i;
 	while (i < len && is_word_char(s[i]))
@@ -197,7 +194,7 @@ static bool match_placeholder(const char *s, size_t len, const char **name, size
 	if (i == start)
 		return false;
 	size_t end = i;
-	while (i < len && build_def_is_blank(s[i]))
+	while (i < len && lt_is_blank(s[i]))
 		i++;
 	if (i + 2 > len || s[i] != '}' || s[i + 1] != '}')
 		return false;
@@ -218,12 +215,12 @@ static bool in_comment(const char *line, size_t placeholder_at)
 }
 
 static int expand(def_vars *v, const char *s, size_t len, bool skip_comments, size_t lineno,
-		  const char *const *chain, size_t depth, def_buf *out, lt_error **err);
+		  const char *const *chain, size_t depth, lt_buf *out, lt_error **err);
 
 /* Appends the value of `name` to out, with the placeholders inside it replaced. chain holds the
  * names being expanded around this one, innermost last. */
 static int append_value(def_vars *v, const char *name, size_t name_len, size_t lineno,
-			const char *const *chain, size_t depth, def_buf *out, lt_error **err)
+			const char *const *chain, size_t depth, lt_buf *out, lt_error **err)
 {
 	def_var *var = list_find(&v->given, name, name_len);
 	if (var)
@@ -256,7 +253,7 @@ static int append_value(def_vars *v, const char *name, size_t name_len, size_t l
 }
 
 static int expand(def_vars *v, const char *s, size_t len, bool skip_comments, size_t lineno,
-		  const char *const *chain, size_t depth, def_buf *out, lt_error **err)
+		  const char *const *chain, size_t depth, lt_buf *out, lt_error **err)
 {
 	size_t copied = 0;
 	for (size_t i = 0; i + 1 < len; i++) {
@@ -268,21 +265,21 @@ static int expand(def_vars *v, const char *s, size_t len, bool skip_comments, si
 			continue;
 		if (skip_comments && in_comment(s, i))
 			break;
-		build_def_buf_append(out, s + copied, i - copied);
+		lt_buf_addn(out, s + copied, i - copied);
 		if (append_value(v, name, name_len, lineno, chain, depth, out, err) < 0)
 			return -1;
 		i += total - 1;
 		copied = i + 1;
 	}
-	build_def_buf_append(out, s + copied, len - copied);
+	lt_buf_addn(out, s + copied, len - copied);
 	return 0;
 }
 
 int build_def_template_line(def_vars *v, const char *line, size_t len, size_t lineno, char **out,
 			    lt_error **err)
 {
-	def_buf b = {0};
-	build_def_buf_append(&b, "", 0);
+	lt_buf b;
+	lt_buf_init(&b);
 	if (expand(v, line, len, true, lineno, NULL, 0, &b, err) < 0) {
 		free(b.data);
 		return -1;
@@ -293,14 +290,13 @@ int build_def_template_line(def_vars *v, const char *line, size_t len, size_t li
 
 int build_def_vars_check_unused(const def_vars *v, lt_error **err)
 {
-	def_buf names = {0};
+	lt_buf names = {0};
 	for (size_t i = 0; i < v->given.n; i++) {
 		if (v->given.items[i].used)
 			continue;
 		if (names.len)
-			build_def_buf_append(&names, " ", 1);
-		build_def_buf_append(&names, v->given.items[i].name,
-				     strlen(v->given.items[i].name));
+			lt_buf_addn(&names, " ", 1);
+		lt_buf_addn(&names, v->given.items[i].name, strlen(v->given.items[i].name));
 	}
 	if (!names.len)
 		return 0;

@@ -144,17 +144,4 @@ int build_def_template_line(def_vars *v, const char *line, size_t len, size_t li
  * warn_unused). */
 int build_def_vars_check_unused(const def_vars *v, lt_error **err);
 
-/* Text helpers of build_def_parse.c, def_template.c and def_sections.c. Blanks are what Apptainer
- * trims from definition-file lines: ' ', '\t', '\r', '\v' and '\f' (never '\n'). */
-bool build_def_is_blank(char c);
-/* [s, s + len) without leading and trailing blanks: its start, and its length in *out_len. */
-const char *build_def_trim(const char *s, size_t len, size_t *out_len);
-/* A growing NUL-terminated string; {0} is empty (data stays NULL until the first append). */
-typedef struct def_buf {
-	char *data;
-	size_t len;
-	size_t cap;
-} def_buf;
-void build_def_buf_append(def_buf *b, const char *s, size_t n);
-
 #endif

@@ -142,11 +142,6 @@ static tree_inode *inode_from_stat(const struct stat *st, const char *path, lt_e
 	return ino;
 }
 
-static int compare_strings(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 static int scan_dir(dir_scan *s, const char *host, tree_node *dir, int depth, lt_error **err)
 {
 	if (depth > 2048)
@@ -154,25 +149,20 @@ static int scan_dir(dir_scan *s, const char *host, tree_node *dir, int depth, lt
 	DIR *d = opendir(host);
 	if (d == NULL)
 		return lt_error_set(err, errno, "reading the directory %s", host);
-	char **names = NULL;
-	size_t n = 0, cap = 0;
+	lt_strv names = {0};
 	struct dirent *de;
 	errno = 0;
 	while ((de = readdir(d)) != NULL) {
 		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
 			continue;
-		if (n == cap) {
-			cap = cap ? cap * 2 : 64;
-			names = lt_xrealloc(names, cap * sizeof(*names));
-		}
-		names[n++] = lt_xstrdup(de->d_name);
+		lt_strv_add(&names, de->d_name);
 	}
 	int rc = errno ? lt_error_set(err, errno, "reading the directory %s", host) : 0;
 	closedir(d);
 	/* sorted so that hard links always get the same first name */
-	qsort(names, n, sizeof(*names), compare_strings);
-	for (size_t i = 0; i < n && rc == 0; i++) {
-		char *path = lt_path_join(host, names[i]);
+	lt_strv_sort(&names);
+	for (size_t i = 0; i < names.n && rc == 0; i++) {
+		char *path = lt_path_join(host, names.v[i]);
 		struct stat st;
 		if (lstat(path, &st) < 0) {
 			rc = lt_error_set(err, errno, "%s", path);
@@ -180,14 +170,14 @@ static int scan_dir(dir_scan *s, const char *host, tree_node *dir, int depth, lt
 			lt_verbose("%s: sockets cannot be stored in an image, skipped", path);
 		} else if (!S_ISDIR(st.st_mode) && st.st_nlink > 1 &&
 			   seen_find(s, st.st_dev, st.st_ino) != NULL) {
-			tree_add(s->c->tree, dir, names[i], seen_find(s, st.st_dev, st.st_ino));
+			tree_add(s->c->tree, dir, names.v[i], seen_find(s, st.st_dev, st.st_ino));
 		} else {
 			tree_inode *ino = inode_from_stat(&st, path, err);
 			if (ino == NULL) {
 				rc = -1;
 			} else {
 				read_xattrs(s, path, ino);
-				tree_node *node = tree_add(s->c->tree, dir, names[i], ino);
+				tree_node *node = tree_add(s->c->tree, dir, names.v[i], ino);
 				if (!S_ISDIR(st.st_mode) && st.st_nlink > 1)
 					seen_add(s, st.st_dev, st.st_ino, ino);
 				if (S_ISDIR(st.st_mode))
@@ -196,9 +186,7 @@ static int scan_dir(dir_scan *s, const char *host, tree_node *dir, int depth, lt
 		}
 		free(path);
 	}
-	for (size_t i = 0; i < n; i++)
-		free(names[i]);
-	free(names);
+	lt_strv_clear(&names);
 	return rc;
 }
 

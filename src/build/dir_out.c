@@ -45,19 +45,13 @@ static char *node_host_path(const build_dir_writer *w, const tree_node *node)
 
 static void remember_dir(build_dir_writer *w, tree_node *node)
 {
-	if (w->n_dirs == w->cap_dirs) {
-		w->cap_dirs = w->cap_dirs ? w->cap_dirs * 2 : 256;
-		w->dirs = lt_xrealloc(w->dirs, w->cap_dirs * sizeof(*w->dirs));
-	}
+	w->dirs = lt_array_grow(w->dirs, sizeof(*w->dirs), w->n_dirs + 1, &w->cap_dirs);
 	w->dirs[w->n_dirs++] = node;
 }
 
 static void remember_path(build_dir_writer *w, tree_inode *ino, char *path)
 {
-	if (w->n_paths == w->cap_paths) {
-		w->cap_paths = w->cap_paths ? w->cap_paths * 2 : 256;
-		w->paths = lt_xrealloc(w->paths, w->cap_paths * sizeof(*w->paths));
-	}
+	w->paths = lt_array_grow(w->paths, sizeof(*w->paths), w->n_paths + 1, &w->cap_paths);
 	w->paths[w->n_paths++] = path;
 	ino->writer_data = path;
 }

@@ -136,13 +136,8 @@ static unsigned scan_threads(const build_ctx *c)
 
 static void add_want(build_ctx *c, tree_inode *ino)
 {
-	uint32_t l = ino->src_layer;
-	size_t n = c->n_wants[l];
-	/* grow in powers of two */
-	if ((n & (n - 1)) == 0)
-		c->wants[l] = lt_xrealloc(c->wants[l], (n ? 2 * n : 16) * sizeof(build_want));
-	c->wants[l][n] = (build_want){.entry = ino->src_entry, .inode = ino};
-	c->n_wants[l] = n + 1;
+	*lt_array_push(&c->wants[ino->src_layer]) =
+	    (build_want){.entry = ino->src_entry, .inode = ino};
 }
 
 static int collect_wants(tree_node *node, void *arg)
@@ -240,10 +235,9 @@ static void collect_all_wants(build_ctx *c)
 {
 	size_t n = c->image->n_layers;
 	c->wants = lt_xcalloc(n ? n : 1, sizeof(*c->wants));
-	c->n_wants = lt_xcalloc(n ? n : 1, sizeof(*c->n_wants));
 	tree_walk(c->tree, collect_wants, c);
 	for (size_t i = 0; i < n; i++)
-		qsort(c->wants[i], c->n_wants[i], sizeof(build_want), compare_wants);
+		qsort(c->wants[i].v, c->wants[i].n, sizeof(build_want), compare_wants);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -288,8 +282,8 @@ static int feed_layer(build_ctx *c, size_t i, const build_sink *w, lt_error **er
 	if (open_layer(c, i, false, &bc, &r, err) < 0)
 		return -1;
 	char *name = layer_name(c, i);
-	const build_want *wants = c->wants[i];
-	size_t n = c->n_wants[i], k = 0;
+	const build_want *wants = c->wants[i].v;
+	size_t n = c->wants[i].n, k = 0;
 	int rc = 0;
 	while (k < n) {
 		const layer_entry *e = NULL;
@@ -329,7 +323,7 @@ int build_oci_feed(build_ctx *c, const build_sink *w, lt_error **err)
 	int rc = 0;
 	for (size_t i = 0; i < n && rc == 0; i++) {
 		lt_progress_stage(c->progress, "compressing", 2, 2, 0);
-		if (c->n_wants[i] == 0) {
+		if (c->wants[i].n == 0) {
 			/* nothing of this layer survived: skip reading it */
 			if (c->image->layers[i].size > 0)
 				lt_progress_add(c->progress, (uint64_t)c->image->layers[i].size, 0);

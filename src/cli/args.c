@@ -183,6 +183,6 @@ int cli_common_option(int c, char *arg, build_opts *b, img_registry_opts *r, lt_
 
 void cli_push_arg(const char ***list, size_t *n, const char *arg)
 {
-	*list = lt_xrealloc(*list, (*n + 1) * sizeof(**list));
+	*list = lt_xreallocarray(*list, *n + 1, sizeof(**list));
 	(*list)[(*n)++] = arg;
 }

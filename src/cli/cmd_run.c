@@ -71,7 +71,7 @@ static int parse_size(const char *s, uint64_t *out, lt_error **err)
 
 static char **push(char **v, size_t *n, const char *s)
 {
-	v = lt_xrealloc(v, (*n + 1) * sizeof(char *));
+	v = lt_xreallocarray(v, *n + 1, sizeof(char *));
 	v[(*n)++] = (char *)s;
 	return v;
 }

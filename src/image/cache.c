@@ -301,10 +301,7 @@ typedef struct entry_list {
 static void list_add(entry_list *l, enum img_cache_kind kind, char *name, char *path,
 		     const struct stat *st)
 {
-	if (l->n == l->cap) {
-		l->cap = l->cap ? 2 * l->cap : 32;
-		l->v = lt_xrealloc(l->v, l->cap * sizeof(*l->v));
-	}
+	l->v = lt_array_grow(l->v, sizeof(*l->v), l->n + 1, &l->cap);
 	l->v[l->n++] = (img_cache_entry){
 	    .kind = kind, .name = name, .path = path, .size = st->st_size, .mtime = st->st_mtime};
 }
@@ -445,10 +442,7 @@ int img_cache_clean(const char *cache_dir, const img_cache_clean_opts *o, img_ca
 			take = false;
 		}
 		if (take) {
-			if (out.n == out.cap) {
-				out.cap = out.cap ? 2 * out.cap : 32;
-				out.v = lt_xrealloc(out.v, out.cap * sizeof(*out.v));
-			}
+			out.v = lt_array_grow(out.v, sizeof(*out.v), out.n + 1, &out.cap);
 			out.v[out.n++] = *e;
 			e->name = e->path = NULL;
 		}

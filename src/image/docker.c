@@ -42,17 +42,11 @@ static char *available_tags(const json_t *manifest)
 		{
 			if (!json_is_string(tag))
 				continue;
-			if (n == cap) {
-				cap = cap ? 2 * cap : 8;
-				items = lt_xrealloc(items, cap * sizeof(*items));
-			}
+			items = lt_array_grow(items, sizeof(*items), n + 1, &cap);
 			items[n++] = lt_xstrdup(json_string_value(tag));
 		}
 		if (n == before) {
-			if (n == cap) {
-				cap = cap ? 2 * cap : 8;
-				items = lt_xrealloc(items, cap * sizeof(*items));
-			}
+			items = lt_array_grow(items, sizeof(*items), n + 1, &cap);
 			const char *cfg = lt_json_string(entry, "Config");
 			items[n++] = lt_strdup_printf("<untagged %s>", cfg ? cfg : "?");
 		}

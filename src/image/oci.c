@@ -319,10 +319,7 @@ static int collect(img_source *src, const json_t *manifests, int depth, cand_lis
 			if (kind == DOC_INDEX)
 				continue;
 		}
-		if (cl->n == cl->cap) {
-			cl->cap = cl->cap ? 2 * cl->cap : 8;
-			cl->v = lt_xrealloc(cl->v, cl->cap * sizeof(*cl->v));
-		}
+		cl->v = lt_array_grow(cl->v, sizeof(*cl->v), cl->n + 1, &cl->cap);
 		cand *c = &cl->v[cl->n++];
 		c->entry = json_incref(entry);
 		c->d = d;

@@ -225,7 +225,7 @@ static void remember_doc(reg_source *rs, const char *digest, const char *data, s
 	for (size_t i = 0; i < rs->n_docs; i++)
 		if (strcmp(rs->docs[i].digest, digest) == 0)
 			return;
-	rs->docs = lt_xrealloc(rs->docs, (rs->n_docs + 1) * sizeof(*rs->docs));
+	rs->docs = lt_xreallocarray(rs->docs, rs->n_docs + 1, sizeof(*rs->docs));
 	char *copy = lt_xmalloc(len + 1);
 	memcpy(copy, data, len);
 	copy[len] = '\0';

@@ -383,7 +383,7 @@ static void spawn_workers(reg_source *rs)
 			pthread_cond_broadcast(&rs->cond);
 			return;
 		}
-		rs->threads = lt_xrealloc(rs->threads, (rs->n_threads + 1) * sizeof(pthread_t));
+		rs->threads = lt_xreallocarray(rs->threads, rs->n_threads + 1, sizeof(pthread_t));
 		rs->threads[rs->n_threads++] = th;
 		rs->n_workers++;
 	}

@@ -273,7 +273,7 @@ static void note_warning(reg_client *c, const char *value)
 			return;
 		}
 	}
-	c->warnings = lt_xrealloc(c->warnings, (c->n_warnings + 1) * sizeof(char *));
+	c->warnings = lt_xreallocarray(c->warnings, c->n_warnings + 1, sizeof(char *));
 	c->warnings[c->n_warnings++] = text;
 	pthread_mutex_unlock(&c->lock);
 	lt_warn("%s: %s", c->name, text);

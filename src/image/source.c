@@ -113,36 +113,29 @@ int img_src_read_all(const img_source *src, const src_file *f, size_t limit, cha
 	src_stream *s;
 	if (img_src_stream_open(src, f, &s, err) < 0)
 		return -1;
-	size_t cap = (size_t)f->size + 1, n = 0;
-	char *buf = lt_xmalloc(cap + 1);
+	lt_buf b = {0};
+	lt_buf_reserve(&b, (size_t)f->size + 1);
 	for (;;) {
-		if (n == cap) {
-			if (cap > limit) {
-				free(buf);
-				img_src_stream_close(s);
-				return lt_error_set(err, 0, "%s is too large", f->path);
-			}
-			cap *= 2;
-			buf = lt_xrealloc(buf, cap + 1);
+		if (b.len > limit) {
+			lt_buf_free(&b);
+			img_src_stream_close(s);
+			return lt_error_set(err, 0, "%s is too large", f->path);
 		}
-		ssize_t r = img_src_stream_read(s, buf + n, cap - n, err);
+		if (b.len + 1 >= b.cap)
+			lt_buf_reserve(&b, b.cap);
+		ssize_t r = img_src_stream_read(s, b.data + b.len, b.cap - b.len - 1, err);
 		if (r < 0) {
-			free(buf);
+			lt_buf_free(&b);
 			img_src_stream_close(s);
 			return -1;
 		}
 		if (r == 0)
 			break;
-		n += (size_t)r;
+		b.len += (size_t)r;
 	}
 	img_src_stream_close(s);
-	if (n > limit) {
-		free(buf);
-		return lt_error_set(err, 0, "%s is too large", f->path);
-	}
-	buf[n] = '\0';
-	*data = buf;
-	*len = n;
+	*data = lt_buf_steal(&b, len);
+	(*data)[*len] = '\0';
 	return 0;
 }
 

@@ -73,10 +73,8 @@ static la_int64_t client_skip(struct archive *a, void *data, la_int64_t request)
 static struct archive *reader_open(int fd, int64_t size, pread_client **clientp, lt_error **err)
 {
 	struct archive *a = archive_read_new();
-	if (a == NULL) {
-		fputs("litho: out of memory\n", stderr);
-		abort();
-	}
+	if (a == NULL)
+		lt_oom();
 	/* Only the built-in decompressors: no external programs. */
 	archive_read_support_filter_gzip(a);
 	archive_read_support_filter_zstd(a);
@@ -176,10 +174,7 @@ int img_tar_index_build(int fd, tar_index *idx, lt_error **err)
 			free(name);
 			continue;
 		}
-		if (n == cap) {
-			cap = cap ? cap * 2 : 64;
-			ms = lt_xrealloc(ms, cap * sizeof(*ms));
-		}
+		ms = lt_array_grow(ms, sizeof(*ms), n + 1, &cap);
 		tar_member *m = &ms[n++];
 		memset(m, 0, sizeof(*m));
 		m->name = name;

@@ -46,10 +46,7 @@ static int hold_subtree(tree_node *node, void *arg)
 	apply_ctx *c = arg;
 	if (node->inode->type == TREE_FT_DIR)
 		return 0;
-	if (c->n_held == c->cap_held) {
-		c->cap_held = c->cap_held ? c->cap_held * 2 : 16;
-		c->held = lt_xrealloc(c->held, c->cap_held * sizeof(*c->held));
-	}
+	c->held = lt_array_grow(c->held, sizeof(*c->held), c->n_held + 1, &c->cap_held);
 	c->held[c->n_held].path = tree_node_path(node);
 	c->held[c->n_held].inode = node->inode;
 	tree_inode_ref(node->inode); /* keeps the inode alive while held */

@@ -423,7 +423,7 @@ static int convert_entry(layer_reader *r, struct archive_entry *ae, lt_error **e
 			while (i < e->n_xattrs && strcmp(e->xattrs[i].key, key) != 0)
 				i++;
 			if (i == e->n_xattrs) {
-				e->xattrs = lt_xrealloc(e->xattrs, (i + 1) * sizeof(*e->xattrs));
+				e->xattrs = lt_xreallocarray(e->xattrs, i + 1, sizeof(*e->xattrs));
 				e->xattrs[i].key = lt_xstrdup(key);
 				e->n_xattrs++;
 			} else {
@@ -524,10 +524,8 @@ int layer_reader_finish(layer_reader *r, lt_error **err)
 
 static void list_push(layer_list *list, layer_entry *e)
 {
-	if (list->count == list->cap) {
-		list->cap = list->cap ? list->cap * 2 : 256;
-		list->entries = lt_xrealloc(list->entries, list->cap * sizeof(*list->entries));
-	}
+	list->entries =
+	    lt_array_grow(list->entries, sizeof(*list->entries), list->count + 1, &list->cap);
 	list->entries[list->count++] = *e;
 	memset(e, 0, sizeof(*e));
 }

@@ -19,13 +19,13 @@
 
 char *meta_labels_json(const json_t *labels)
 {
-	meta_buf b;
-	meta_buf_init(&b);
+	lt_buf b;
+	lt_buf_init(&b);
 	if (labels == NULL)
-		meta_buf_add(&b, "null");
+		lt_buf_add(&b, "null");
 	else
-		meta_buf_add_json_string_map(&b, labels, true);
-	return meta_buf_steal(&b, NULL);
+		meta_add_json_string_map(&b, labels, true);
+	return lt_buf_steal(&b, NULL);
 }
 
 /* org.label-schema.build-date as addBuildLabels() formats it: Weekday_D_Month_YYYY_H:M:S_ZONE,
@@ -127,15 +127,15 @@ static size_t trimmed_len(const char *s)
 	return len;
 }
 
-static void add_attr(meta_buf *b, const char *key, const char *value, bool *first)
+static void add_attr(lt_buf *b, const char *key, const char *value, bool *first)
 {
 	size_t len = trimmed_len(value);
 	if (len == 0)
 		return; /* omitempty */
-	meta_buf_add(b, *first ? "\"" : ",\"");
-	meta_buf_add(b, key);
-	meta_buf_add(b, "\":");
-	meta_buf_add_json_string(b, value, len);
+	lt_buf_add(b, *first ? "\"" : ",\"");
+	lt_buf_add(b, key);
+	lt_buf_add(b, "\":");
+	meta_add_json_string(b, value, len);
 	*first = false;
 }
 
@@ -144,19 +144,19 @@ static void add_attr(meta_buf *b, const char *key, const char *value, bool *firs
  * empty fields omitted. */
 char *meta_inspect_json(const meta_inspect *in)
 {
-	meta_buf b;
-	meta_buf_init(&b);
-	meta_buf_add(&b, "{\"data\":{\"attributes\":{\"environment\":{");
+	lt_buf b;
+	lt_buf_init(&b);
+	lt_buf_add(&b, "{\"data\":{\"attributes\":{\"environment\":{");
 	for (size_t i = 0; i < in->n_env; i++) {
 		if (i > 0)
-			meta_buf_addc(&b, ',');
-		meta_buf_add_json_string(&b, in->env[i].path, strlen(in->env[i].path));
-		meta_buf_addc(&b, ':');
-		meta_buf_add_json_string(&b, in->env[i].content, trimmed_len(in->env[i].content));
+			lt_buf_addc(&b, ',');
+		meta_add_json_string(&b, in->env[i].path, strlen(in->env[i].path));
+		lt_buf_addc(&b, ':');
+		meta_add_json_string(&b, in->env[i].content, trimmed_len(in->env[i].content));
 	}
-	meta_buf_add(&b, "},\"labels\":");
+	lt_buf_add(&b, "},\"labels\":");
 	json_t *empty = json_object();
-	meta_buf_add_json_string_map(&b, in->labels ? in->labels : empty, false);
+	meta_add_json_string_map(&b, in->labels ? in->labels : empty, false);
 	json_decref(empty);
 	bool first = false;
 	add_attr(&b, "runscript", in->runscript ? in->runscript : "", &first);
@@ -164,8 +164,8 @@ char *meta_inspect_json(const meta_inspect *in)
 	add_attr(&b, "helpfile", in->helpfile ? in->helpfile : "", &first);
 	add_attr(&b, "deffile", in->deffile ? in->deffile : "", &first);
 	add_attr(&b, "startscript", in->startscript ? in->startscript : "", &first);
-	meta_buf_add(&b, "}},\"type\":\"container\"}");
-	return meta_buf_steal(&b, NULL);
+	lt_buf_add(&b, "}},\"type\":\"container\"}");
+	return lt_buf_steal(&b, NULL);
 }
 
 /* The image build's own files: env/10-docker2singularity.sh (OCI sources) and
@@ -195,10 +195,7 @@ static char *make_inspect(const char *env_docker, const json_t *labels, const ch
 meta_entry *meta_list_add(meta_list *l, enum meta_kind kind, const char *path, uint32_t mode,
 			  bool replace)
 {
-	if (l->n == l->cap) {
-		l->cap = l->cap ? l->cap * 2 : 48;
-		l->v = lt_xrealloc(l->v, l->cap * sizeof(*l->v));
-	}
+	l->v = lt_array_grow(l->v, sizeof(*l->v), l->n + 1, &l->cap);
 	meta_entry *e = &l->v[l->n++];
 	memset(e, 0, sizeof(*e));
 	e->kind = kind;
@@ -318,10 +315,10 @@ int meta_for_image(const meta_source *src, meta_image *out, lt_error **err)
 	out->inspect_json = make_inspect(env_docker, labels, runscript, deffile);
 	out->deffile = deffile;
 	if (src->config != NULL) {
-		meta_buf b;
-		meta_buf_init(&b);
+		lt_buf b;
+		lt_buf_init(&b);
 		meta_conf_encode(&conf, &b);
-		out->oci_config_json = meta_buf_steal(&b, NULL);
+		out->oci_config_json = lt_buf_steal(&b, NULL);
 	}
 
 	meta_conf_free(&conf);

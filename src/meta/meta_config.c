@@ -301,42 +301,42 @@ static bool is_empty(const struct cf_field *f, const json_t *v)
 	return true;
 }
 
-static void encode_strings(meta_buf *b, const json_t *list)
+static void encode_strings(lt_buf *b, const json_t *list)
 {
-	meta_buf_addc(b, '[');
+	lt_buf_addc(b, '[');
 	for (size_t i = 0; i < json_array_size(list); i++) {
 		size_t len;
 		const char *s = meta_jstr(json_array_get(list, i), &len);
 		if (i > 0)
-			meta_buf_addc(b, ',');
-		meta_buf_add_json_string(b, s, len);
+			lt_buf_addc(b, ',');
+		meta_add_json_string(b, s, len);
 	}
-	meta_buf_addc(b, ']');
+	lt_buf_addc(b, ']');
 }
 
 /* map[string]struct{}: {"k":{},...} with sorted keys */
-static void encode_set(meta_buf *b, const json_t *obj)
+static void encode_set(lt_buf *b, const json_t *obj)
 {
 	size_t k;
 	const char **keys = lt_json_sorted_keys(obj, &k);
-	meta_buf_addc(b, '{');
+	lt_buf_addc(b, '{');
 	for (size_t i = 0; i < k; i++) {
 		if (i > 0)
-			meta_buf_addc(b, ',');
-		meta_buf_add_json_string(b, keys[i], strlen(keys[i]));
-		meta_buf_add(b, ":{}");
+			lt_buf_addc(b, ',');
+		meta_add_json_string(b, keys[i], strlen(keys[i]));
+		lt_buf_add(b, ":{}");
 	}
-	meta_buf_addc(b, '}');
+	lt_buf_addc(b, '}');
 	free(keys);
 }
 
-static void encode_health(meta_buf *b, const json_t *h)
+static void encode_health(lt_buf *b, const json_t *h)
 {
 	bool first = true;
-	meta_buf_addc(b, '{');
+	lt_buf_addc(b, '{');
 	const json_t *test = json_object_get(h, "Test");
 	if (json_array_size(test) > 0) {
-		meta_buf_add(b, "\"Test\":");
+		lt_buf_add(b, "\"Test\":");
 		encode_strings(b, test);
 		first = false;
 	}
@@ -344,42 +344,42 @@ static void encode_health(meta_buf *b, const json_t *h)
 		json_int_t v = json_integer_value(json_object_get(h, health_ints[i]));
 		if (v == 0)
 			continue;
-		meta_buf_printf(b, "%s\"%s\":%lld", first ? "" : ",", health_ints[i], (long long)v);
+		lt_buf_printf(b, "%s\"%s\":%lld", first ? "" : ",", health_ints[i], (long long)v);
 		first = false;
 	}
-	meta_buf_addc(b, '}');
+	lt_buf_addc(b, '}');
 }
 
-void meta_conf_encode(const meta_conf *c, meta_buf *b)
+void meta_conf_encode(const meta_conf *c, lt_buf *b)
 {
 	size_t n;
 	const struct cf_field *fields = style_fields(c->style, &n);
 	bool first = true;
-	meta_buf_addc(b, '{');
+	lt_buf_addc(b, '{');
 	for (size_t i = 0; i < n; i++) {
 		const json_t *v = c->v[i];
 		if (is_empty(&fields[i], v))
 			continue;
 		if (!first)
-			meta_buf_addc(b, ',');
+			lt_buf_addc(b, ',');
 		first = false;
-		meta_buf_add_json_string(b, fields[i].name, strlen(fields[i].name));
-		meta_buf_addc(b, ':');
+		meta_add_json_string(b, fields[i].name, strlen(fields[i].name));
+		lt_buf_addc(b, ':');
 		switch (fields[i].type) {
 		case CF_BOOL:
-			meta_buf_add(b, "true");
+			lt_buf_add(b, "true");
 			break;
 		case CF_STRING: {
 			size_t len;
 			const char *s = meta_jstr(v, &len);
-			meta_buf_add_json_string(b, s, len);
+			meta_add_json_string(b, s, len);
 			break;
 		}
 		case CF_STRINGS:
 			encode_strings(b, v);
 			break;
 		case CF_STRMAP:
-			meta_buf_add_json_string_map(b, v, false);
+			meta_add_json_string_map(b, v, false);
 			break;
 		case CF_SET:
 			encode_set(b, v);
@@ -389,7 +389,7 @@ void meta_conf_encode(const meta_conf *c, meta_buf *b)
 			break;
 		}
 	}
-	meta_buf_addc(b, '}');
+	lt_buf_addc(b, '}');
 }
 
 void meta_conf_free(meta_conf *c)
@@ -406,10 +406,10 @@ int meta_oci_config_json(const json_t *config, enum meta_config_style style, cha
 	meta_conf c;
 	if (meta_conf_decode(config, style, &c, err) < 0)
 		return -1;
-	meta_buf b;
-	meta_buf_init(&b);
+	lt_buf b;
+	lt_buf_init(&b);
 	meta_conf_encode(&c, &b);
 	meta_conf_free(&c);
-	*out = meta_buf_steal(&b, NULL);
+	*out = lt_buf_steal(&b, NULL);
 	return 0;
 }

@@ -142,30 +142,30 @@ static int check_app_names(const meta_def *d, lt_error **err)
  * multi-byte character becomes one '_' (an invalid byte one '_' too). */
 static char *env_name(const char *name)
 {
-	meta_buf b;
-	meta_buf_init(&b);
+	lt_buf b;
+	lt_buf_init(&b);
 	const unsigned char *p = (const unsigned char *)name;
 	size_t len = strlen(name), i = 0;
 	while (i < len) {
 		unsigned char c = p[i];
 		if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
 		    c == '_') {
-			meta_buf_addc(&b, (char)c);
+			lt_buf_addc(&b, (char)c);
 			i++;
 			continue;
 		}
 		size_t w;
 		lt_utf8_decode(p + i, len - i, &w);
 		i += w;
-		meta_buf_addc(&b, '_');
+		lt_buf_addc(&b, '_');
 	}
-	return meta_buf_steal(&b, NULL);
+	return lt_buf_steal(&b, NULL);
 }
 
 /* globalEnv94Base and the optional globalEnv94App* lines of apps.go. */
-static void add_appsbase(meta_buf *b, const char *n, bool env, bool run, bool start)
+static void add_appsbase(lt_buf *b, const char *n, bool env, bool run, bool start)
 {
-	meta_buf_printf(
+	lt_buf_printf(
 	    b,
 	    "## App Global Exports For: %1$s\n"
 	    "\n"
@@ -179,17 +179,16 @@ static void add_appsbase(meta_buf *b, const char *n, bool env, bool run, bool st
 	    "SCIF_APPLIB_%1$s\n",
 	    n);
 	if (env)
-		meta_buf_printf(
+		lt_buf_printf(
 		    b, "export SCIF_APPENV_%1$s=\"/scif/apps/%1$s/scif/env/90-environment.sh\"\n",
 		    n);
 	/* writeLabels() runs for every app, so its labels.json always exists */
-	meta_buf_printf(b, "export SCIF_APPLABELS_%1$s=\"/scif/apps/%1$s/scif/labels.json\"\n", n);
+	lt_buf_printf(b, "export SCIF_APPLABELS_%1$s=\"/scif/apps/%1$s/scif/labels.json\"\n", n);
 	if (run)
-		meta_buf_printf(b, "export SCIF_APPRUN_%1$s=\"/scif/apps/%1$s/scif/runscript\"\n",
-				n);
+		lt_buf_printf(b, "export SCIF_APPRUN_%1$s=\"/scif/apps/%1$s/scif/runscript\"\n", n);
 	if (start)
-		meta_buf_printf(
-		    b, "export SCIF_APPSTART_%1$s=\"/scif/apps/%1$s/scif/startscript\"\n", n);
+		lt_buf_printf(b, "export SCIF_APPSTART_%1$s=\"/scif/apps/%1$s/scif/startscript\"\n",
+			      n);
 }
 
 /* scifEnv01Base: uses the name as written, unlike 94-appsbase.sh. */
@@ -238,7 +237,7 @@ static bool app_has(const meta_def *d, const char *name, const char *rel, const 
 
 /* createAppRoot, writeEnvFile, writeRunscriptFile, writeStartscriptFile, writeTestFile,
  * writeHelpFile, writeLabels, then its 94-appsbase.sh block. */
-static void app_entries(const meta_def *d, const meta_def_app *a, meta_list *l, meta_buf *env94)
+static void app_entries(const meta_def *d, const meta_def_app *a, meta_list *l, lt_buf *env94)
 {
 	const char *name = a->name;
 	add_app_dir(l, "apps", name, "");
@@ -290,8 +289,8 @@ int meta_def_apps(const meta_def *d, meta_image *out, lt_error **err)
 		return -1;
 
 	meta_list l = {0};
-	meta_buf env94;
-	meta_buf_init(&env94);
+	lt_buf env94;
+	lt_buf_init(&env94);
 	if (d->n_apps > 0) {
 		/* the parents os.MkdirAll makes on the way to the first app's directories */
 		meta_list_dir(&l, "scif");
@@ -301,7 +300,7 @@ int meta_def_apps(const meta_def *d, meta_image *out, lt_error **err)
 	for (size_t i = 0; i < d->n_apps; i++)
 		app_entries(d, &d->apps[i], &l, &env94);
 	/* written even without apps: an empty file */
-	meta_list_file_owned(&l, ENV_APPSBASE, 0755, meta_buf_steal(&env94, NULL));
+	meta_list_file_owned(&l, ENV_APPSBASE, 0755, lt_buf_steal(&env94, NULL));
 
 	out->entries = l.v;
 	out->n_entries = l.n;
@@ -311,23 +310,22 @@ int meta_def_apps(const meta_def *d, meta_image *out, lt_error **err)
 /* scifInstallBase, once per app in order, with or without an %appinstall section. */
 char *meta_def_appinstall_script(const meta_def *d)
 {
-	meta_buf b;
-	meta_buf_init(&b);
+	lt_buf b;
+	lt_buf_init(&b);
 	for (size_t i = 0; d != NULL && i < d->n_apps; i++) {
 		const meta_def_app *a = &d->apps[i];
-		meta_buf_printf(&b,
-				"\n"
-				"cd /\n"
-				". /scif/apps/%1$s/scif/env/01-base.sh\n"
-				"\n"
-				"cd /scif/apps/%1$s\n"
-				"%2$s\n"
-				"\n"
-				"cd /\n",
-				a->name != NULL ? a->name : "",
-				a->install != NULL ? a->install : "");
+		lt_buf_printf(&b,
+			      "\n"
+			      "cd /\n"
+			      ". /scif/apps/%1$s/scif/env/01-base.sh\n"
+			      "\n"
+			      "cd /scif/apps/%1$s\n"
+			      "%2$s\n"
+			      "\n"
+			      "cd /\n",
+			      a->name != NULL ? a->name : "", a->install != NULL ? a->install : "");
 	}
-	return meta_buf_steal(&b, NULL);
+	return lt_buf_steal(&b, NULL);
 }
 
 /* ---------------------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-/* meta internals shared by the module's files: a growable byte buffer, Go-compatible encoders
+/* meta internals shared by the module's files: Go-compatible encoders appending to lt_buf
  * (encoding/json strings, strconv.Quote), the fixed texts Apptainer puts into every image, and
  * the decoded OCI image config. */
 #ifndef LITHO_META_INTERNAL_H
@@ -11,41 +11,23 @@
 #include "meta/meta.h"
 
 /* ---------------------------------------------------------------------------------------------
- * Byte buffer (always NUL terminated; aborts on OOM like the lt_x* allocators)
- */
-typedef struct meta_buf {
-	char *data;
-	size_t len;
-	size_t cap;
-} meta_buf;
-
-void meta_buf_init(meta_buf *b);
-void meta_buf_addn(meta_buf *b, const char *s, size_t n);
-void meta_buf_add(meta_buf *b, const char *s);
-void meta_buf_addc(meta_buf *b, char c);
-void meta_buf_printf(meta_buf *b, const char *fmt, ...) LT_PRINTF(2, 3);
-/* Returns the buffer's string (never NULL) and leaves b empty. */
-char *meta_buf_steal(meta_buf *b, size_t *len);
-void meta_buf_free(meta_buf *b);
-
-/* ---------------------------------------------------------------------------------------------
  * Go encoders
  */
 /* Appends s as a JSON string the way Go's encoding/json writes it (HTML-safe: <, >, & as
  * \u003c..., U+2028/U+2029 escaped, invalid UTF-8 as \ufffd, \b and \f short forms as in
  * Go >= 1.22). */
-void meta_buf_add_json_string(meta_buf *b, const char *s, size_t len);
+void meta_add_json_string(lt_buf *b, const char *s, size_t len);
 /* shell.Escape: backslash before \ " ` $ (Apptainer internal/pkg/util/shell). */
-void meta_buf_add_shell_escape(meta_buf *b, const char *s, size_t len);
+void meta_add_shell_escape(lt_buf *b, const char *s, size_t len);
 /* shell.EscapeSingleQuotes: ' becomes '"'"'. */
-void meta_buf_add_escape_single(meta_buf *b, const char *s, size_t len);
+void meta_add_escape_single(lt_buf *b, const char *s, size_t len);
 
 /* A string value's bytes and length (a JSON string may hold NUL); "" for anything else. */
 const char *meta_jstr(const json_t *v, size_t *len);
 
 /* Appends Go's json.Marshal of a string->string object (keys sorted bytewise); with indent,
  * MarshalIndent(v, "", "\t") at top level. */
-void meta_buf_add_json_string_map(meta_buf *b, const json_t *obj, bool indent);
+void meta_add_json_string_map(lt_buf *b, const json_t *obj, bool indent);
 
 /* ---------------------------------------------------------------------------------------------
  * Entry lists (meta_image.entries under construction) and build labels, shared by
@@ -105,7 +87,7 @@ int meta_conf_decode(const json_t *doc, enum meta_config_style style, meta_conf 
 /* The value of the field named exactly `name`, NULL when zero or not in the style's struct. */
 const json_t *meta_conf_get(const meta_conf *c, const char *name);
 /* Appends json.Marshal of the struct (omitempty on every field). */
-void meta_conf_encode(const meta_conf *c, meta_buf *b);
+void meta_conf_encode(const meta_conf *c, lt_buf *b);
 void meta_conf_free(meta_conf *c);
 
 #endif

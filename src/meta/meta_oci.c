@@ -105,50 +105,50 @@ static size_t list_len(const json_t *list)
 
 /* NAME='<EscapeSingleQuotes(ArgsQuoted(list))>' or NAME='' for an empty list. ArgsQuoted
  * renders each element as "<shell.Escape(elem)>", joined by single spaces. */
-static void add_list_assignment(meta_buf *b, const char *name, const json_t *list)
+static void add_list_assignment(lt_buf *b, const char *name, const json_t *list)
 {
-	meta_buf_add(b, name);
-	meta_buf_add(b, "='");
+	lt_buf_add(b, name);
+	lt_buf_add(b, "='");
 	size_t n = list_len(list);
 	if (n > 0) {
-		meta_buf quoted;
-		meta_buf_init(&quoted);
+		lt_buf quoted;
+		lt_buf_init(&quoted);
 		for (size_t i = 0; i < n; i++) {
 			size_t len;
 			const char *s = meta_jstr(json_array_get(list, i), &len);
 			if (i > 0)
-				meta_buf_addc(&quoted, ' ');
-			meta_buf_addc(&quoted, '"');
-			meta_buf_add_shell_escape(&quoted, s, len);
-			meta_buf_addc(&quoted, '"');
+				lt_buf_addc(&quoted, ' ');
+			lt_buf_addc(&quoted, '"');
+			meta_add_shell_escape(&quoted, s, len);
+			lt_buf_addc(&quoted, '"');
 		}
-		meta_buf_add_escape_single(b, quoted.data, quoted.len);
-		meta_buf_free(&quoted);
+		meta_add_escape_single(b, quoted.data, quoted.len);
+		lt_buf_free(&quoted);
 	}
-	meta_buf_add(b, "'\n");
+	lt_buf_add(b, "'\n");
 }
 
 /* One `set -- '<elem>' "$@"` line per element, last element first, so that running them leaves
  * the list in front of "$@". */
 static char *prepend_lines(const json_t *list, size_t *len)
 {
-	meta_buf b;
-	meta_buf_init(&b);
+	lt_buf b;
+	lt_buf_init(&b);
 	for (size_t i = list_len(list); i > 0; i--) {
 		size_t slen;
 		const char *s = meta_jstr(json_array_get(list, i - 1), &slen);
-		meta_buf_add(&b, "set -- '");
-		meta_buf_add_escape_single(&b, s, slen);
-		meta_buf_add(&b, "' \"$@\"\n");
+		lt_buf_add(&b, "set -- '");
+		meta_add_escape_single(&b, s, slen);
+		lt_buf_add(&b, "' \"$@\"\n");
 	}
-	return meta_buf_steal(&b, len);
+	return lt_buf_steal(&b, len);
 }
 
 char *meta_oci_runscript(const json_t *entrypoint, const json_t *cmd)
 {
-	meta_buf b;
-	meta_buf_init(&b);
-	meta_buf_add(&b, "#!/bin/sh\n");
+	lt_buf b;
+	lt_buf_init(&b);
+	lt_buf_add(&b, "#!/bin/sh\n");
 	add_list_assignment(&b, "OCI_ENTRYPOINT", entrypoint);
 	add_list_assignment(&b, "OCI_CMD", cmd);
 
@@ -156,39 +156,39 @@ char *meta_oci_runscript(const json_t *entrypoint, const json_t *cmd)
 	char *ep = prepend_lines(entrypoint, &ep_len);
 	char *pc = prepend_lines(cmd, &cmd_len);
 
-	meta_buf_add(&b, tmpl_s0);
-	meta_buf_addn(&b, ep, ep_len);
-	meta_buf_add(&b, tmpl_s1);
+	lt_buf_add(&b, tmpl_s0);
+	lt_buf_addn(&b, ep, ep_len);
+	lt_buf_add(&b, tmpl_s1);
 	if (cmd_len > 0) {
-		meta_buf_add(&b, tmpl_s2);
-		meta_buf_addn(&b, pc, cmd_len);
-		meta_buf_add(&b, tmpl_s3);
+		lt_buf_add(&b, tmpl_s2);
+		lt_buf_addn(&b, pc, cmd_len);
+		lt_buf_add(&b, tmpl_s3);
 	}
-	meta_buf_add(&b, tmpl_s4);
+	lt_buf_add(&b, tmpl_s4);
 	if (ep_len > 0) {
-		meta_buf_add(&b, tmpl_s5);
-		meta_buf_addn(&b, ep, ep_len);
-		meta_buf_add(&b, tmpl_s6);
-		meta_buf_addn(&b, pc, cmd_len);
-		meta_buf_add(&b, tmpl_s7);
-		meta_buf_addn(&b, ep, ep_len);
-		meta_buf_add(&b, tmpl_s8);
+		lt_buf_add(&b, tmpl_s5);
+		lt_buf_addn(&b, ep, ep_len);
+		lt_buf_add(&b, tmpl_s6);
+		lt_buf_addn(&b, pc, cmd_len);
+		lt_buf_add(&b, tmpl_s7);
+		lt_buf_addn(&b, ep, ep_len);
+		lt_buf_add(&b, tmpl_s8);
 	} else if (cmd_len > 0) {
-		meta_buf_add(&b, tmpl_s9);
-		meta_buf_addn(&b, pc, cmd_len);
-		meta_buf_add(&b, tmpl_s10);
+		lt_buf_add(&b, tmpl_s9);
+		lt_buf_addn(&b, pc, cmd_len);
+		lt_buf_add(&b, tmpl_s10);
 	}
-	meta_buf_add(&b, tmpl_s11);
+	lt_buf_add(&b, tmpl_s11);
 	free(ep);
 	free(pc);
-	return meta_buf_steal(&b, NULL);
+	return lt_buf_steal(&b, NULL);
 }
 
 char *meta_oci_env_script(const json_t *env)
 {
-	meta_buf b;
-	meta_buf_init(&b);
-	meta_buf_add(&b, "#!/bin/sh\n");
+	lt_buf b;
+	lt_buf_init(&b);
+	lt_buf_add(&b, "#!/bin/sh\n");
 	for (size_t i = 0; i < list_len(env); i++) {
 		size_t len;
 		const char *s = meta_jstr(json_array_get(env, i), &len);
@@ -199,11 +199,11 @@ char *meta_oci_env_script(const json_t *env)
 			continue; /* Apptainer: "env %s has invalid format, skip insertion" */
 		if (eq == NULL) {
 			/* export K="${K:-}" */
-			meta_buf_add(&b, "export ");
-			meta_buf_addn(&b, s, name_len);
-			meta_buf_add(&b, "=\"${");
-			meta_buf_addn(&b, s, name_len);
-			meta_buf_add(&b, ":-}\"\n");
+			lt_buf_add(&b, "export ");
+			lt_buf_addn(&b, s, name_len);
+			lt_buf_add(&b, "=\"${");
+			lt_buf_addn(&b, s, name_len);
+			lt_buf_add(&b, ":-}\"\n");
 			continue;
 		}
 		/* Apptainer passes the value through shell.Escape and then Go's %q, which escapes
@@ -211,43 +211,43 @@ char *meta_oci_env_script(const json_t *env)
 		 * escapes): values with " $ ` or \ come out wrong, and a backquote runs a command.
 		 * litho escapes once, so that sourcing the file (by litho or Apptainer) gives the
 		 * value of the image config, as under Docker. */
-		meta_buf escaped;
-		meta_buf_init(&escaped);
-		meta_buf_add_shell_escape(&escaped, eq + 1, len - name_len - 1);
-		meta_buf_add(&b, "export ");
-		meta_buf_addn(&b, s, name_len);
+		lt_buf escaped;
+		lt_buf_init(&escaped);
+		meta_add_shell_escape(&escaped, eq + 1, len - name_len - 1);
+		lt_buf_add(&b, "export ");
+		lt_buf_addn(&b, s, name_len);
 		if (name_len == 4 && memcmp(s, "PATH", 4) == 0) {
 			/* export PATH="v" */
-			meta_buf_add(&b, "=\"");
-			meta_buf_addn(&b, escaped.data, escaped.len);
-			meta_buf_add(&b, "\"\n");
+			lt_buf_add(&b, "=\"");
+			lt_buf_addn(&b, escaped.data, escaped.len);
+			lt_buf_add(&b, "\"\n");
 		} else {
 			/* export K="${K:-"v"}" */
-			meta_buf_add(&b, "=\"${");
-			meta_buf_addn(&b, s, name_len);
-			meta_buf_add(&b, ":-\"");
-			meta_buf_addn(&b, escaped.data, escaped.len);
-			meta_buf_add(&b, "\"}\"\n");
+			lt_buf_add(&b, "=\"${");
+			lt_buf_addn(&b, s, name_len);
+			lt_buf_add(&b, ":-\"");
+			lt_buf_addn(&b, escaped.data, escaped.len);
+			lt_buf_add(&b, "\"}\"\n");
 		}
-		meta_buf_free(&escaped);
+		lt_buf_free(&escaped);
 	}
-	return meta_buf_steal(&b, NULL);
+	return lt_buf_steal(&b, NULL);
 }
 
 char *meta_quote_single(const char *s)
 {
-	meta_buf b;
-	meta_buf_init(&b);
-	meta_buf_addc(&b, '\'');
-	meta_buf_add_escape_single(&b, s, strlen(s));
-	meta_buf_addc(&b, '\'');
-	return meta_buf_steal(&b, NULL);
+	lt_buf b;
+	lt_buf_init(&b);
+	lt_buf_addc(&b, '\'');
+	meta_add_escape_single(&b, s, strlen(s));
+	lt_buf_addc(&b, '\'');
+	return lt_buf_steal(&b, NULL);
 }
 
 char *meta_escape_double(const char *s)
 {
-	meta_buf b;
-	meta_buf_init(&b);
-	meta_buf_add_shell_escape(&b, s, strlen(s));
-	return meta_buf_steal(&b, NULL);
+	lt_buf b;
+	lt_buf_init(&b);
+	meta_add_shell_escape(&b, s, strlen(s));
+	return lt_buf_steal(&b, NULL);
 }

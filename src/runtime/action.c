@@ -45,11 +45,6 @@ static bool test_x(const char *path)
 	return access(path, X_OK) == 0;
 }
 
-static int cmp_names(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 /* --app NAME must name a directory under /scif/apps. */
 static int check_app(const char *app, lt_error **err)
 {
@@ -63,8 +58,7 @@ static int check_app(const char *app, lt_error **err)
 	if (ok)
 		return 0;
 	DIR *d = opendir("/scif/apps");
-	char **names = NULL;
-	size_t n = 0;
+	lt_strv names = {0};
 	struct dirent *de;
 	while (d != NULL && (de = readdir(d)) != NULL) {
 		if (de->d_name[0] == '.')
@@ -74,29 +68,19 @@ static int check_app(const char *app, lt_error **err)
 		free(p);
 		if (!is_app)
 			continue;
-		names = lt_xrealloc(names, (n + 1) * sizeof(*names));
-		names[n++] = lt_xstrdup(de->d_name);
+		lt_strv_add(&names, de->d_name);
 	}
 	if (d != NULL)
 		closedir(d);
-	if (n == 0) {
-		free(names);
+	if (names.n == 0)
 		return lt_error_set(err, 0, "no app named '%s': the image has no SCIF apps", app);
-	}
-	qsort(names, n, sizeof(*names), cmp_names);
-	size_t len = 1;
-	for (size_t i = 0; i < n; i++)
-		len += strlen(names[i]) + 2;
-	char *list = lt_xcalloc(1, len);
-	for (size_t i = 0; i < n; i++) {
-		if (i > 0)
-			strcat(list, ", ");
-		strcat(list, names[i]);
-		free(names[i]);
-	}
-	free(names);
-	lt_error_set(err, 0, "no app named '%s' in the image (apps: %s)", app, list);
-	free(list);
+	lt_strv_sort(&names);
+	lt_buf list = {0};
+	for (size_t i = 0; i < names.n; i++)
+		lt_buf_printf(&list, "%s%s", i > 0 ? ", " : "", names.v[i]);
+	lt_strv_clear(&names);
+	lt_error_set(err, 0, "no app named '%s' in the image (apps: %s)", app, list.data);
+	lt_buf_free(&list);
 	return -1;
 }
 

@@ -23,11 +23,7 @@
 /* ---------------------------------------------------------------------------------------------
  * Environment lists: "KEY=VALUE" strings in insertion order (set replaces in place).
  */
-typedef struct rt_env {
-	char **v; /* NULL terminated */
-	size_t n;
-	size_t cap;
-} rt_env;
+typedef lt_strv rt_env; /* v is NULL terminated (and not NULL after rt_env_init) */
 
 void rt_env_init(rt_env *e);
 void rt_env_free(rt_env *e);

@@ -6,7 +6,7 @@
 
 static void add_bind(rt_bind **binds, size_t *n, const char *src, const char *dst, bool ro)
 {
-	*binds = lt_xrealloc(*binds, (*n + 1) * sizeof(**binds));
+	*binds = lt_xreallocarray(*binds, *n + 1, sizeof(**binds));
 	(*binds)[*n] = (rt_bind){.src = lt_xstrdup(src), .dst = lt_xstrdup(dst), .ro = ro};
 	(*n)++;
 }

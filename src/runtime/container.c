@@ -127,7 +127,7 @@ static void remount(cont *k, const char *path, bool ro, unsigned long extra)
 
 static void remember(char ***list, size_t *n, const char *path)
 {
-	*list = lt_xrealloc(*list, (*n + 1) * sizeof(char *));
+	*list = lt_xreallocarray(*list, *n + 1, sizeof(char *));
 	(*list)[(*n)++] = lt_xstrdup(path);
 }
 

@@ -32,30 +32,19 @@
  */
 void rt_env_init(rt_env *e)
 {
-	e->n = 0;
-	e->cap = 8;
-	e->v = lt_xcalloc(e->cap, sizeof(*e->v));
+	*e = (rt_env){0};
+	lt_array_reserve(e, 1);
+	e->v[0] = NULL;
 }
 
 void rt_env_free(rt_env *e)
 {
-	if (e->v != NULL) {
-		for (size_t i = 0; i < e->n; i++)
-			free(e->v[i]);
-		free(e->v);
-	}
-	e->v = NULL;
-	e->n = e->cap = 0;
+	lt_strv_clear(e);
 }
 
 void rt_env_push(rt_env *e, char *entry)
 {
-	if (e->n + 1 >= e->cap) {
-		e->cap *= 2;
-		e->v = lt_xrealloc(e->v, e->cap * sizeof(*e->v));
-	}
-	e->v[e->n++] = entry;
-	e->v[e->n] = NULL;
+	lt_strv_push(e, entry);
 }
 
 void rt_env_copy(rt_env *dst, const rt_env *src)
@@ -127,15 +116,12 @@ void rt_env_add_strv(rt_env *e, char *const *v)
 
 void rt_env_sort(rt_env *e)
 {
-	qsort(e->v, e->n, sizeof(*e->v), cmp_str);
+	lt_strv_sort(e);
 }
 
 char **rt_env_steal(rt_env *e)
 {
-	char **v = e->v;
-	e->v = NULL;
-	e->n = e->cap = 0;
-	return v;
+	return lt_strv_steal(e);
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -392,7 +378,7 @@ int rt_env_build(const rt_ctx *c, const char *command, rt_env *env, rt_env *inje
 
 char *rt_env_inject_snippet(const rt_env *inject, bool no_eval)
 {
-	sbuf b = {0};
+	lt_buf b = {0};
 	for (size_t i = 0; i < inject->n; i++) {
 		const char *e = inject->v[i];
 		const char *eq = strchr(e, '=');
@@ -409,24 +395,24 @@ char *rt_env_inject_snippet(const rt_env *inject, bool no_eval)
 			free(value);
 			value = v;
 		}
-		sb_add(&b, "export ");
-		sb_addn(&b, e, kl);
-		sb_addc(&b, '=');
+		lt_buf_add(&b, "export ");
+		lt_buf_addn(&b, e, kl);
+		lt_buf_addc(&b, '=');
 		char q = no_eval ? '\'' : '"';
-		sb_addc(&b, q);
+		lt_buf_addc(&b, q);
 		for (const char *p = value; *p != '\0'; p++) {
 			if (no_eval && *p == '\'')
-				sb_add(&b, "'\"'\"'");
+				lt_buf_add(&b, "'\"'\"'");
 			else if (!no_eval && *p == '"')
-				sb_add(&b, "\\\"");
+				lt_buf_add(&b, "\\\"");
 			else
-				sb_addc(&b, *p);
+				lt_buf_addc(&b, *p);
 		}
-		sb_addc(&b, q);
-		sb_addc(&b, '\n');
+		lt_buf_addc(&b, q);
+		lt_buf_addc(&b, '\n');
 		free(value);
 	}
-	return sb_steal(&b);
+	return lt_buf_steal(&b, NULL);
 }
 
 /* ---------------------------------------------------------------------------------------------

@@ -52,8 +52,8 @@ static const char *emu_get(emu *m, const char *key)
 static void emu_fixpath(emu *m)
 {
 	const char *path = emu_get(m, "PATH");
-	sbuf b = {0};
-	sb_add(&b, path ? path : "");
+	lt_buf b = {0};
+	lt_buf_add(&b, path ? path : "");
 	char *cur = lt_strdup_printf(":%s:", path ? path : "");
 	const char *def = RT_DEFAULT_PATH;
 	while (*def != '\0') {
@@ -62,14 +62,14 @@ static void emu_fixpath(emu *m)
 		char *needle = lt_strdup_printf(":%.*s:", (int)len, def);
 		if (strstr(cur, needle) == NULL) {
 			if (b.len > 0)
-				sb_addc(&b, ':');
-			sb_addn(&b, def, len);
+				lt_buf_addc(&b, ':');
+			lt_buf_addn(&b, def, len);
 		}
 		free(needle);
 		def += len + (colon ? 1 : 0);
 	}
 	free(cur);
-	char *v = sb_steal(&b);
+	char *v = lt_buf_steal(&b, NULL);
 	emu_set(m, "PATH", v);
 	free(v);
 }
@@ -129,15 +129,15 @@ static int emu_inject(emu *m, char *const *args, size_t n_args)
 		}
 		if (!no_eval) {
 			/* export KEY="<value, only its double quotes escaped>" */
-			sbuf b = {0};
-			sb_addc(&b, '"');
+			lt_buf b = {0};
+			lt_buf_addc(&b, '"');
 			for (const char *p = value; *p != '\0'; p++) {
 				if (*p == '"')
-					sb_addc(&b, '\\');
-				sb_addc(&b, *p);
+					lt_buf_addc(&b, '\\');
+				lt_buf_addc(&b, *p);
 			}
-			sb_addc(&b, '"');
-			char *quoted = sb_steal(&b);
+			lt_buf_addc(&b, '"');
+			char *quoted = lt_buf_steal(&b, NULL);
 			char *source = lt_strdup_printf("the value of %s", key);
 			rt_sh sh = {.exported = m->cur,
 				    .locals = &m->locals,
@@ -333,19 +333,18 @@ int rt_env_emulate(const rt_ctx *c, const rt_env *env, const rt_env *inject, boo
 	/* the image's environment scripts */
 	if (is_dir("/.singularity.d/env")) {
 		DIR *d = opendir("/.singularity.d/env");
-		strv names = {0};
+		lt_strv names = {0};
 		struct dirent *de;
 		while (d != NULL && (de = readdir(d)) != NULL) {
 			size_t len = strlen(de->d_name);
 			if (de->d_name[0] != '.' && len > 3 &&
 			    strcmp(de->d_name + len - 3, ".sh") == 0)
-				sv_push(&names,
-					lt_strdup_printf("/.singularity.d/env/%s", de->d_name));
+				lt_strv_push(
+				    &names, lt_strdup_printf("/.singularity.d/env/%s", de->d_name));
 		}
 		if (d != NULL)
 			closedir(d);
-		if (names.n > 0)
-			qsort(names.v, names.n, sizeof(*names.v), cmp_str);
+		lt_strv_sort(&names);
 		for (size_t i = 0; i < names.n; i++) {
 			const char *s = names.v[i];
 			const char *base = s + strlen("/.singularity.d/env/");
@@ -361,12 +360,12 @@ int rt_env_emulate(const rt_ctx *c, const rt_env *env, const rt_env *inject, boo
 				emu_fixpath(&m);
 			} else if (strict && !standard_script(s, base)) {
 				lt_error_set(err, 0, "%s is not Apptainer's: it needs a shell", s);
-				sv_free(&names);
+				lt_strv_clear(&names);
 				goto fail;
 			} else if (strcmp(base, "99-base.sh") == 0) {
 				emu_base(&m);
 				if (emu_inject(&m, args, n_args) < 0) {
-					sv_free(&names);
+					lt_strv_clear(&names);
 					goto fail;
 				}
 			} else if (strcmp(base, "99-runtimevars.sh") == 0) {
@@ -377,7 +376,7 @@ int rt_env_emulate(const rt_ctx *c, const rt_env *env, const rt_env *inject, boo
 				emu_source(&m, s, args, n_args);
 			}
 		}
-		sv_free(&names);
+		lt_strv_clear(&names);
 	} else {
 		if (is_file("/environment")) {
 			emu_source(&m, "/environment", args, n_args);

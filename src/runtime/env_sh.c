@@ -29,26 +29,24 @@ typedef struct sh_parser {
 
 /* Builds the fields of one word. In split mode, unquoted expansions are field-split. */
 typedef struct fields {
-	sbuf cur;
+	lt_buf cur;
 	bool have; /* cur is a field even when empty (quotes were seen) */
 	bool split;
-	strv *out;
+	lt_strv *out;
 } fields;
 
 static void fl_add(fields *f, const char *s, size_t n)
 {
-	sb_addn(&f->cur, s, n);
+	lt_buf_addn(&f->cur, s, n);
 	f->have = true;
 }
 
 static void fl_end(fields *f)
 {
 	if (f->have && f->out != NULL)
-		sv_push(f->out, sb_steal(&f->cur));
+		lt_strv_push(f->out, lt_buf_steal(&f->cur, NULL));
 	f->have = false;
-	f->cur.len = 0;
-	if (f->cur.d != NULL)
-		f->cur.d[0] = '\0';
+	lt_buf_truncate(&f->cur, 0);
 }
 
 static bool is_blank(char c)
@@ -155,11 +153,11 @@ static int parse_word(sh_parser *p, fields *f, int ctx, bool in_dq);
 /* The operand of ${X:-word}: parsed up to the closing brace into *out. */
 static int parse_operand(sh_parser *p, bool in_dq, char **out)
 {
-	strv none = {0};
+	lt_strv none = {0};
 	fields f = {.split = false, .out = &none};
 	int rc = parse_word(p, &f, CTX_BRACE, in_dq);
-	*out = sb_steal(&f.cur);
-	sv_free(&none);
+	*out = lt_buf_steal(&f.cur, NULL);
+	lt_strv_clear(&none);
 	return rc;
 }
 
@@ -179,14 +177,14 @@ static char *special_param(sh_parser *p, const char *name, size_t len, bool *set
 		return lt_xstrdup("");
 	}
 	if (len == 1 && (name[0] == '@' || name[0] == '*')) {
-		sbuf b = {0};
+		lt_buf b = {0};
 		for (size_t i = 0; i < sh->n_args; i++) {
 			if (i > 0)
-				sb_addc(&b, ' ');
-			sb_add(&b, sh->args[i]);
+				lt_buf_addc(&b, ' ');
+			lt_buf_add(&b, sh->args[i]);
 		}
 		*set = sh->n_args > 0;
-		return sb_steal(&b);
+		return lt_buf_steal(&b, NULL);
 	}
 	if (len > 0 && name[0] >= '0' && name[0] <= '9') {
 		size_t k = 0;
@@ -467,11 +465,11 @@ static int parse_word(sh_parser *p, fields *f, int ctx, bool in_dq)
 /* One word, all of its fields joined (assignments, declaration arguments). */
 static int parse_word_joined(sh_parser *p, char **out)
 {
-	strv none = {0};
+	lt_strv none = {0};
 	fields f = {.split = false, .out = &none};
 	int rc = parse_word(p, &f, CTX_WORD, false);
-	*out = sb_steal(&f.cur);
-	sv_free(&none);
+	*out = lt_buf_steal(&f.cur, NULL);
+	lt_strv_clear(&none);
 	return rc;
 }
 
@@ -533,7 +531,7 @@ static bool is_declaration(const char *w)
 	return strcmp(w, "export") == 0 || strcmp(w, "readonly") == 0;
 }
 
-static int run_builtin(sh_parser *p, strv *words)
+static int run_builtin(sh_parser *p, lt_strv *words)
 {
 	rt_sh *sh = p->sh;
 	const char *cmd = words->v[0];
@@ -598,13 +596,13 @@ static int run_builtin(sh_parser *p, strv *words)
 		}
 		return 0;
 	}
-	sbuf b = {0};
+	lt_buf b = {0};
 	for (size_t i = 0; i < words->n; i++) {
 		if (i > 0)
-			sb_addc(&b, ' ');
-		sb_add(&b, words->v[i]);
+			lt_buf_addc(&b, ' ');
+		lt_buf_add(&b, words->v[i]);
 	}
-	char *line = sb_steal(&b);
+	char *line = lt_buf_steal(&b, NULL);
 	int rc = sh_fail(p, "could not execute \"%s\": execution is disabled", line);
 	free(line);
 	return rc;
@@ -613,9 +611,8 @@ static int run_builtin(sh_parser *p, strv *words)
 /* One simple command (up to a newline, ';' or comment). */
 static int run_command(sh_parser *p)
 {
-	strv words = {0};
-	assign *assigns = NULL;
-	size_t n_assign = 0;
+	lt_strv words = {0};
+	LT_ARRAY(assign) assigns = {0};
 	int rc = -1;
 	bool declaration = false;
 	for (;;) {
@@ -637,15 +634,14 @@ static int run_command(sh_parser *p)
 			assign a;
 			if (parse_assignment(p, an, &a) < 0)
 				goto out;
-			assigns = lt_xrealloc(assigns, (n_assign + 1) * sizeof(*assigns));
-			assigns[n_assign++] = a;
+			*lt_array_push(&assigns) = a;
 			continue;
 		}
 		if (declaration && an > 0) {
 			assign a;
 			if (parse_assignment(p, an, &a) < 0)
 				goto out;
-			sv_push(&words, lt_strdup_printf("%s=%s", a.name, a.value));
+			lt_strv_push(&words, lt_strdup_printf("%s=%s", a.name, a.value));
 			free(a.name);
 			free(a.value);
 			continue;
@@ -653,11 +649,11 @@ static int run_command(sh_parser *p)
 		fields f = {.split = true, .out = &words};
 		size_t before = words.n;
 		if (parse_word(p, &f, CTX_WORD, false) < 0) {
-			free(f.cur.d);
+			lt_buf_free(&f.cur);
 			goto out;
 		}
 		fl_end(&f);
-		free(f.cur.d);
+		lt_buf_free(&f.cur);
 		if (before == 0 && words.n > 0) {
 			if (is_reserved(words.v[0])) {
 				sh_fail(p, "unsupported shell construct '%s'", words.v[0]);
@@ -667,20 +663,20 @@ static int run_command(sh_parser *p)
 		}
 	}
 	if (words.n == 0) {
-		for (size_t i = 0; i < n_assign; i++)
-			sh_assign(p->sh, assigns[i].name, strlen(assigns[i].name), assigns[i].value,
-				  strlen(assigns[i].value));
+		for (size_t i = 0; i < assigns.n; i++)
+			sh_assign(p->sh, assigns.v[i].name, strlen(assigns.v[i].name),
+				  assigns.v[i].value, strlen(assigns.v[i].value));
 		rc = 0;
 	} else {
 		rc = run_builtin(p, &words);
 	}
 out:
-	for (size_t i = 0; i < n_assign; i++) {
-		free(assigns[i].name);
-		free(assigns[i].value);
+	for (size_t i = 0; i < assigns.n; i++) {
+		free(assigns.v[i].name);
+		free(assigns.v[i].value);
 	}
-	free(assigns);
-	sv_free(&words);
+	lt_array_free(&assigns);
+	lt_strv_clear(&words);
 	return rc;
 }
 
@@ -712,8 +708,8 @@ int rt_sh_source(rt_sh *sh, const char *text, lt_error **err)
 int rt_sh_words(rt_sh *sh, const char *text, char ***words, size_t *n, lt_error **err)
 {
 	sh_parser p = {.sh = sh, .s = text, .len = strlen(text), .words_mode = true, .err = err};
-	strv out = {0};
-	sv_push(&out, NULL);
+	lt_strv out = {0};
+	lt_strv_push(&out, NULL);
 	out.n = 0;
 	for (;;) {
 		skip_blanks(&p, true);
@@ -721,12 +717,12 @@ int rt_sh_words(rt_sh *sh, const char *text, char ***words, size_t *n, lt_error 
 			break;
 		fields f = {.split = true, .out = &out};
 		if (parse_word(&p, &f, CTX_WORD, false) < 0) {
-			free(f.cur.d);
-			sv_free(&out);
+			lt_buf_free(&f.cur);
+			lt_strv_clear(&out);
 			return -1;
 		}
 		fl_end(&f);
-		free(f.cur.d);
+		lt_buf_free(&f.cur);
 	}
 	*words = out.v;
 	*n = out.n;
@@ -792,10 +788,10 @@ int rt_oci_runscript_parse(const char *text, char **entrypoint, char **cmd, lt_e
 	return 0;
 }
 
-static void push_all(strv *dst, char **src, size_t n)
+static void push_all(lt_strv *dst, char **src, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
-		sv_push(dst, lt_xstrdup(src[i]));
+		lt_strv_push(dst, lt_xstrdup(src[i]));
 }
 
 int rt_oci_runscript_argv(const char *entrypoint, const char *cmd, char *const *args, size_t n_args,
@@ -813,8 +809,8 @@ int rt_oci_runscript_argv(const char *entrypoint, const char *cmd, char *const *
 	    .n_args = n_args,
 	    .name = "/.singularity.d/runscript",
 	};
-	strv out = {0};
-	sv_push(&out, NULL);
+	lt_strv out = {0};
+	lt_strv_push(&out, NULL);
 	out.n = 0;
 	int rc = -1;
 	char **ep = NULL, **cm = NULL;
@@ -844,24 +840,24 @@ int rt_oci_runscript_argv(const char *entrypoint, const char *cmd, char *const *
 		/* SINGULARITY_OCI_RUN="${OCI_ENTRYPOINT} ${CMDLINE_ARGS}" or "... ${OCI_CMD}",
 		 * CMDLINE_ARGS being ' "arg"' per argument, then eval "set ${SINGULARITY_OCI_RUN}"
 		 */
-		sbuf run = {0};
-		sb_add(&run, entrypoint);
-		sb_addc(&run, ' ');
+		lt_buf run = {0};
+		lt_buf_add(&run, entrypoint);
+		lt_buf_addc(&run, ' ');
 		if (n_args > 0) {
-			sbuf cl = {0};
+			lt_buf cl = {0};
 			for (size_t i = 0; i < n_args; i++) {
-				sb_add(&cl, " \"");
-				sb_add(&cl, args[i]);
-				sb_addc(&cl, '"');
+				lt_buf_add(&cl, " \"");
+				lt_buf_add(&cl, args[i]);
+				lt_buf_addc(&cl, '"');
 			}
-			char *cmdline = sb_steal(&cl);
+			char *cmdline = lt_buf_steal(&cl, NULL);
 			rt_env_set(&vars, "CMDLINE_ARGS", cmdline);
-			sb_add(&run, cmdline);
+			lt_buf_add(&run, cmdline);
 			free(cmdline);
 		} else {
-			sb_add(&run, cmd);
+			lt_buf_add(&run, cmd);
 		}
-		char *oci_run = sb_steal(&run);
+		char *oci_run = lt_buf_steal(&run, NULL);
 		rt_env_set(&vars, "SINGULARITY_OCI_RUN", oci_run);
 		char **w = NULL;
 		size_t nw = 0;
@@ -874,7 +870,7 @@ int rt_oci_runscript_argv(const char *entrypoint, const char *cmd, char *const *
 			goto out;
 		}
 		for (size_t i = 0; i < nw; i++)
-			sv_push(&out, w[i]);
+			lt_strv_push(&out, w[i]);
 		free(w);
 	}
 	rc = 0;
@@ -885,7 +881,7 @@ out:
 	lt_strv_free(ep);
 	lt_strv_free(cm);
 	if (out.v != NULL)
-		sv_free(&out);
+		lt_strv_clear(&out);
 	rt_env_free(&vars);
 	return rc;
 }

@@ -69,9 +69,9 @@ static sq_reader *reader_take(struct rt_fuse *f)
 		return NULL;
 	}
 	pthread_mutex_lock(&f->lock);
-	f->readers = lt_xrealloc(f->readers, (f->n_readers + 1) * sizeof(*f->readers));
+	f->readers = lt_xreallocarray(f->readers, f->n_readers + 1, sizeof(*f->readers));
 	f->readers[f->n_readers++] = r;
-	f->idle = lt_xrealloc(f->idle, f->n_readers * sizeof(*f->idle));
+	f->idle = lt_xreallocarray(f->idle, f->n_readers, sizeof(*f->idle));
 	pthread_mutex_unlock(&f->lock);
 	return r;
 }
@@ -365,8 +365,7 @@ static void op_statfs(fuse_req_t req, fuse_ino_t ino)
 
 typedef struct xattr_query {
 	const char *name;
-	char *list; /* listxattr: names, NUL separated */
-	size_t list_len;
+	lt_buf list; /* listxattr: names, NUL separated */
 	char *value;
 	size_t value_len;
 	bool found;
@@ -376,10 +375,7 @@ static int xattr_cb(void *arg, const char *key, const void *value, size_t len)
 {
 	xattr_query *q = arg;
 	if (q->name == NULL) {
-		size_t kl = strlen(key) + 1;
-		q->list = lt_xrealloc(q->list, q->list_len + kl);
-		memcpy(q->list + q->list_len, key, kl);
-		q->list_len += kl;
+		lt_buf_addn(&q->list, key, strlen(key) + 1);
 		return 0;
 	}
 	if (strcmp(key, q->name) != 0)
@@ -437,8 +433,8 @@ static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 	if (rc < 0)
 		fuse_reply_err(req, errno_of(err));
 	else
-		reply_sized(req, q.list, q.list_len, size);
-	free(q.list);
+		reply_sized(req, q.list.data, q.list.len, size);
+	lt_buf_free(&q.list);
 }
 
 static void op_init(void *userdata, struct fuse_conn_info *conn)

@@ -153,42 +153,16 @@ static bool image_is_dir(image *m, const char *path)
 	return true;
 }
 
-typedef struct names {
-	char **v;
-	size_t n;
-} names;
-
-static void names_add(names *l, const char *s)
-{
-	l->v = lt_xrealloc(l->v, (l->n + 1) * sizeof(*l->v));
-	l->v[l->n++] = lt_xstrdup(s);
-}
-
-static void names_free(names *l)
-{
-	for (size_t i = 0; i < l->n; i++)
-		free(l->v[i]);
-	free(l->v);
-	l->v = NULL;
-	l->n = 0;
-}
-
-static int cmp_names(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 static int collect_name(void *ctx, const char *name, uint64_t ref, uint32_t inum, uint32_t type)
 {
-	names_add(ctx, name);
+	lt_strv_add(ctx, name);
 	return 0;
 }
 
 /* The names in a directory (no dot files, as a shell glob), sorted; empty when it is not one. */
-static int image_list(image *m, const char *path, names *out, lt_error **err)
+static int image_list(image *m, const char *path, lt_strv *out, lt_error **err)
 {
-	out->v = NULL;
-	out->n = 0;
+	*out = (lt_strv){0};
 	if (m->r != NULL) {
 		uint64_t ref = 0;
 		lt_error *e = NULL;
@@ -201,7 +175,7 @@ static int image_list(image *m, const char *path, names *out, lt_error **err)
 			return -1;
 		if (sq_inode_is_dir(i) && sq_readdir(m->r, i, 0, collect_name, out, err) < 0) {
 			sq_inode_free(i);
-			names_free(out);
+			lt_strv_clear(out);
 			return lt_error_wrap(err, "%s: listing %s", m->path, path);
 		}
 		sq_inode_free(i);
@@ -216,7 +190,7 @@ static int image_list(image *m, const char *path, names *out, lt_error **err)
 		}
 		struct dirent *de;
 		while ((de = readdir(d)) != NULL)
-			names_add(out, de->d_name);
+			lt_strv_add(out, de->d_name);
 		closedir(d);
 	}
 	size_t k = 0;
@@ -227,8 +201,9 @@ static int image_list(image *m, const char *path, names *out, lt_error **err)
 			out->v[k++] = out->v[i];
 	}
 	out->n = k;
-	if (out->n > 0)
-		qsort(out->v, out->n, sizeof(*out->v), cmp_names);
+	if (out->v != NULL)
+		out->v[k] = NULL;
+	lt_strv_sort(out);
 	return 0;
 }
 
@@ -667,7 +642,7 @@ static void set_attribute(meta *m, const char *section, char *value, const char 
 typedef struct walk {
 	image *img;
 	meta *m;
-	names paths; /* ALL_PATH */
+	lt_strv paths; /* ALL_PATH */
 } walk;
 
 /* cat_file for every prefix that has `file`. */
@@ -693,7 +668,7 @@ static int single_file(walk *w, const char *file, const char *section, lt_error 
 static int env_glob(walk *w, const char *dir, const char *prefix, const char *suffix,
 		    lt_error **err)
 {
-	names l;
+	lt_strv l;
 	if (image_list(w->img, dir, &l, err) < 0)
 		return -1;
 	for (size_t i = 0; i < l.n; i++) {
@@ -710,11 +685,11 @@ static int env_glob(walk *w, const char *dir, const char *prefix, const char *su
 		free(data);
 		free(p);
 		if (rc < 0) {
-			names_free(&l);
+			lt_strv_clear(&l);
 			return -1;
 		}
 	}
-	names_free(&l);
+	lt_strv_clear(&l);
 	return 0;
 }
 
@@ -860,32 +835,32 @@ static int inspect_meta(image *img, const rt_inspect_opts *o, const char *app, m
 	/* the snippet: apps first, then every selected file under each path */
 	if (image_mount_sif(img, err) < 0)
 		return -1;
-	names apps;
+	lt_strv apps;
 	if (image_list(img, "/scif/apps", &apps, err) < 0)
 		return -1;
 	if (app != NULL && !all) {
 		char *prefix = lt_strdup_printf("/scif/apps/%s/scif", app);
-		names_add(&w.paths, prefix);
+		lt_strv_add(&w.paths, prefix);
 		free(prefix);
 	} else {
-		names_add(&w.paths, "/.singularity.d");
+		lt_strv_add(&w.paths, "/.singularity.d");
 	}
 	for (size_t i = 0; i < apps.n; i++) {
 		char *scif = lt_strdup_printf("/scif/apps/%s/scif", apps.v[i]);
 		if (image_is_dir(img, scif)) {
 			add_app(m, apps.v[i]);
 			if (all)
-				names_add(&w.paths, scif);
+				lt_strv_add(&w.paths, scif);
 		}
 		free(scif);
 	}
-	names_free(&apps);
+	lt_strv_clear(&apps);
 	int rc = 0;
 	for (size_t i = 0; i < n_want && rc == 0; i++)
 		rc = single_file(&w, want[i], want_section[i], err);
 	if (rc == 0 && environment)
 		rc = environment_files(&w, err);
-	names_free(&w.paths);
+	lt_strv_clear(&w.paths);
 	return rc;
 }
 

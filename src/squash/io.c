@@ -223,10 +223,7 @@ static int dedup_write_block(sqfs_block_writer_t *base, void *user, sqfs_u32 siz
 			return r;
 		w->written++;
 	}
-	if (w->n_blocks == w->cap_blocks) {
-		w->cap_blocks = w->cap_blocks ? w->cap_blocks * 2 : 4096;
-		w->blocks = lt_xrealloc(w->blocks, w->cap_blocks * sizeof(*w->blocks));
-	}
+	w->blocks = lt_array_grow(w->blocks, sizeof(*w->blocks), w->n_blocks + 1, &w->cap_blocks);
 	w->blocks[w->n_blocks++] = (written_block){
 	    .offset = offset,
 	    .size = sparse ? 0 : size,

@@ -234,10 +234,7 @@ int sq_writer_begin_file(sq_writer *w, tree_inode *ino, lt_error **err)
 {
 	if (ino->writer_data != NULL)
 		return lt_error_set(err, 0, "%s: file data given twice", w->name);
-	if (w->n_slots == w->cap_slots) {
-		w->cap_slots = w->cap_slots ? w->cap_slots * 2 : 1024;
-		w->slots = lt_xrealloc(w->slots, w->cap_slots * sizeof(*w->slots));
-	}
+	w->slots = lt_array_grow(w->slots, sizeof(*w->slots), w->n_slots + 1, &w->cap_slots);
 	sqfs_inode_generic_t **slot = lt_xcalloc(1, sizeof(*slot));
 	w->slots[w->n_slots++] = slot;
 	ino->writer_data = slot;

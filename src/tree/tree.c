@@ -126,7 +126,7 @@ void tree_inode_set_xattr(tree_inode *ino, const char *key, const void *value, s
 		ino->xattrs[i].len = len;
 		return;
 	}
-	ino->xattrs = lt_xrealloc(ino->xattrs, (ino->n_xattrs + 1) * sizeof(*ino->xattrs));
+	ino->xattrs = lt_xreallocarray(ino->xattrs, ino->n_xattrs + 1, sizeof(*ino->xattrs));
 	memmove(&ino->xattrs[i + 1], &ino->xattrs[i], (ino->n_xattrs - i) * sizeof(*ino->xattrs));
 	ino->xattrs[i].key = lt_xstrdup(key);
 	ino->xattrs[i].value = copy;

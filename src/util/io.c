@@ -63,31 +63,27 @@ int lt_read_file(const char *path, char **data, size_t *len, lt_error **err)
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return lt_error_set(err, errno, "opening %s", path);
-	size_t cap = 4096, n = 0;
-	char *buf = lt_xmalloc(cap + 1);
+	lt_buf b = {0};
+	lt_buf_reserve(&b, 4096);
 	for (;;) {
-		if (n == cap) {
-			cap *= 2;
-			buf = lt_xrealloc(buf, cap + 1);
-		}
-		ssize_t r = read(fd, buf + n, cap - n);
+		if (b.len + 1 >= b.cap)
+			lt_buf_reserve(&b, b.cap);
+		ssize_t r = read(fd, b.data + b.len, b.cap - b.len - 1);
 		if (r < 0) {
 			if (errno == EINTR)
 				continue;
 			int e = errno;
-			free(buf);
+			lt_buf_free(&b);
 			close(fd);
 			return lt_error_set(err, e, "reading %s", path);
 		}
 		if (r == 0)
 			break;
-		n += (size_t)r;
+		b.len += (size_t)r;
 	}
 	close(fd);
-	buf[n] = '\0';
-	*data = buf;
-	if (len)
-		*len = n;
+	b.data[b.len] = '\0';
+	*data = lt_buf_steal(&b, len);
 	return 0;
 }
 

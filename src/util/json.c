@@ -114,19 +114,15 @@ char *lt_json_go_string(const char *str, size_t len, size_t *out_len)
 char *lt_json_dump_compact(const json_t *value)
 {
 	char *s = json_dumps(value, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
-	if (s == NULL) {
-		fputs("litho: out of memory\n", stderr);
-		abort();
-	}
+	if (s == NULL)
+		lt_oom();
 	return s;
 }
 
 char *lt_json_dump_indent(const json_t *value, int indent)
 {
 	char *s = json_dumps(value, JSON_INDENT(indent) | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY);
-	if (s == NULL) {
-		fputs("litho: out of memory\n", stderr);
-		abort();
-	}
+	if (s == NULL)
+		lt_oom();
 	return s;
 }

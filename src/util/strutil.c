@@ -8,22 +8,26 @@
 
 #include "util/util.h"
 
-char *lt_strdup_vprintf(const char *fmt, va_list ap)
+const char *lt_env_nonempty(const char *name)
 {
-	char *s = NULL;
-	if (vasprintf(&s, fmt, ap) < 0) {
-		fputs("litho: out of memory\n", stderr);
-		abort();
-	}
-	return s;
+	const char *v = getenv(name);
+	return v != NULL && v[0] != '\0' ? v : NULL;
 }
 
-char *lt_strdup_printf(const char *fmt, ...)
+bool lt_is_blank(char c)
 {
-	va_list ap;
-	va_start(ap, fmt);
-	char *s = lt_strdup_vprintf(fmt, ap);
-	va_end(ap);
+	return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f';
+}
+
+const char *lt_str_trim(const char *s, size_t len, size_t *out_len)
+{
+	while (len > 0 && lt_is_blank(*s)) {
+		s++;
+		len--;
+	}
+	while (len > 0 && lt_is_blank(s[len - 1]))
+		len--;
+	*out_len = len;
 	return s;
 }
 

@@ -3,6 +3,9 @@
  *  - errors: one error type carried up the stack, each level adding context, printed once at the
  *    top (lt_error_*);
  *  - logging with quiet / verbose / debug levels (lt_log_*);
+ *  - allocation that never returns NULL (lt_x*, one out-of-memory exit: lt_oom);
+ *  - growable arrays, byte buffers and string vectors (LT_ARRAY, lt_array_*, lt_buf_*,
+ *    lt_strv_*);
  *  - small string helpers (lt_strdup_printf, lt_str_*);
  *  - safe path handling: lexical cleaning and joining that can never leave a root (lt_path_*);
  *  - SHA-256 through OpenSSL (lt_sha256_*);
@@ -22,6 +25,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <signal.h>
 #include <sys/types.h>
 
@@ -52,10 +57,16 @@ int lt_error_move(lt_error **err, lt_error **from);
 /* Prints "litho: error: <message>" on stderr. */
 void lt_error_report(const lt_error *err);
 
-/* Out-of-memory is not recoverable anywhere in litho: these abort with a message. */
+/* ---------------------------------------------------------------------------------------------
+ * Allocation (alloc.c). Out-of-memory is not recoverable anywhere in litho: lt_oom() prints
+ * "litho: out of memory" and aborts; every allocator below calls it instead of returning NULL.
+ */
+_Noreturn void lt_oom(void);
 void *lt_xmalloc(size_t n);
 void *lt_xcalloc(size_t n, size_t size);
 void *lt_xrealloc(void *p, size_t n);
+/* realloc to n elements of `size` bytes, the multiplication overflow-checked. */
+void *lt_xreallocarray(void *p, size_t n, size_t size);
 /* A buffer of n bytes backed by transparent huge pages where the kernel allows: for buffers of
  * hundreds of KiB that a short-lived process fills once. Each small page is a page fault the
  * first time it is touched, about 10 us in a virtual machine, so a 2 MiB buffer costs 5 ms in
@@ -64,10 +75,70 @@ void *lt_xhuge_alloc(size_t n);
 void lt_huge_free(void *p, size_t n);
 char *lt_xstrdup(const char *s);
 char *lt_xstrndup(const char *s, size_t n);
+char *lt_strdup_printf(const char *fmt, ...) LT_PRINTF(1, 2);
+char *lt_strdup_vprintf(const char *fmt, va_list ap) LT_PRINTF(1, 0);
+
+/* ---------------------------------------------------------------------------------------------
+ * Growable arrays: any struct with members `T *v`, `size_t n` (used) and `size_t cap`
+ * (allocated), e.g. `LT_ARRAY(char *) names = {0};`. Capacity doubles (from 8); sizes are
+ * overflow-checked.
+ */
+#define LT_ARRAY(T)                                                                                \
+	struct {                                                                                   \
+		T *v;                                                                              \
+		size_t n, cap;                                                                     \
+	}
+/* The array v of elements of elem_size bytes with *cap slots, grown to hold at least `need`
+ * elements (new pointer; *cap updated). The one growth rule of litho. */
+void *lt_array_grow(void *v, size_t elem_size, size_t need, size_t *cap);
+/* Room for at least `need` elements in array a. */
+#define lt_array_reserve(a, need)                                                                  \
+	((a)->v = lt_array_grow((a)->v, sizeof(*(a)->v), (need), &(a)->cap))
+/* Appends a zeroed element to array a and returns a pointer to it. */
+#define lt_array_push(a)                                                                           \
+	(lt_array_reserve((a), (a)->n + 1), memset(&(a)->v[(a)->n], 0, sizeof(*(a)->v)),           \
+	 &(a)->v[(a)->n++])
+/* Frees the elements' storage (not what they point to) and empties a. */
+#define lt_array_free(a) (free((a)->v), (a)->v = NULL, (a)->n = (a)->cap = 0)
+
+/* ---------------------------------------------------------------------------------------------
+ * Growable byte buffer (buf.c): data is NUL terminated once anything was added (or after
+ * lt_buf_init); `lt_buf b = {0};` is an empty buffer with data NULL.
+ */
+typedef struct lt_buf {
+	char *data;
+	size_t len; /* bytes in data, the NUL not counted */
+	size_t cap;
+} lt_buf;
+
+/* An empty buffer whose data is "". */
+void lt_buf_init(lt_buf *b);
+/* Room for `extra` more bytes (and the NUL); data is never NULL afterwards. */
+void lt_buf_reserve(lt_buf *b, size_t extra);
+void lt_buf_addn(lt_buf *b, const void *s, size_t n);
+void lt_buf_add(lt_buf *b, const char *s);
+void lt_buf_addc(lt_buf *b, char c);
+void lt_buf_printf(lt_buf *b, const char *fmt, ...) LT_PRINTF(2, 3);
+void lt_buf_vprintf(lt_buf *b, const char *fmt, va_list ap) LT_PRINTF(2, 0);
+/* Shortens the buffer to len bytes (no-op when it is not longer). */
+void lt_buf_truncate(lt_buf *b, size_t len);
+/* The buffer's string (never NULL; *len its length when len is not NULL); b is left empty. */
+char *lt_buf_steal(lt_buf *b, size_t *len);
+void lt_buf_free(lt_buf *b);
+
+/* A NULL-terminated vector of owned strings (v is NULL until the first push). */
+typedef LT_ARRAY(char *) lt_strv;
+/* Appends str (taken over) / a copy of str. */
+void lt_strv_push(lt_strv *s, char *str);
+void lt_strv_add(lt_strv *s, const char *str);
+/* The NULL-terminated vector (never NULL; free with lt_strv_free); s is left empty. */
+char **lt_strv_steal(lt_strv *s);
+/* Sorts the strings bytewise (strcmp). */
+void lt_strv_sort(lt_strv *s);
+/* Frees the strings and the vector; s is left empty. */
+void lt_strv_clear(lt_strv *s);
 /* Frees a NULL-terminated vector of strings and the strings (NULL is fine). */
 void lt_strv_free(char **v);
-/* The value of an environment variable, NULL when unset or empty (empty counts as unset). */
-const char *lt_env_nonempty(const char *name);
 
 /* ---------------------------------------------------------------------------------------------
  * Logging (stderr)
@@ -90,8 +161,12 @@ void lt_debug(const char *fmt, ...) LT_PRINTF(1, 2);
 /* ---------------------------------------------------------------------------------------------
  * Strings
  */
-char *lt_strdup_printf(const char *fmt, ...) LT_PRINTF(1, 2);
-char *lt_strdup_vprintf(const char *fmt, va_list ap) LT_PRINTF(1, 0);
+/* The value of an environment variable, NULL when unset or empty (empty counts as unset). */
+const char *lt_env_nonempty(const char *name);
+/* Blanks within a line: ' ', '\t', '\r', '\v' and '\f' (never '\n'). */
+bool lt_is_blank(char c);
+/* s[0..len) without leading and trailing blanks: the start, *out_len its length. */
+const char *lt_str_trim(const char *s, size_t len, size_t *out_len);
 bool lt_str_has_prefix(const char *s, const char *prefix);
 bool lt_str_has_suffix(const char *s, const char *suffix);
 /* The GOARCH name of the machine litho was built for ("amd64", "arm64" ...). */

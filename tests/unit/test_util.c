@@ -407,6 +407,103 @@ static void test_pread_short(void)
 	lt_error_free(&err);
 }
 
+static void test_buf(void)
+{
+	lt_buf b = {0};
+	CHECK(b.data == NULL);
+	lt_buf_add(&b, "abc");
+	lt_buf_addc(&b, '-');
+	lt_buf_addn(&b, "x\0y", 3); /* bytes, NUL included */
+	lt_buf_printf(&b, "%d%s", 42, "!");
+	CHECK_INT(b.len, 10);
+	CHECK(memcmp(b.data, "abc-x\0y42!", 11) == 0);
+	lt_buf_truncate(&b, 3);
+	CHECK_STR(b.data, "abc");
+	lt_buf_truncate(&b, 99); /* not longer: unchanged */
+	CHECK_INT(b.len, 3);
+	for (int i = 0; i < 10000; i++)
+		lt_buf_addc(&b, 'z');
+	CHECK_INT(b.len, 10003);
+	CHECK(b.cap > b.len && b.data[b.len] == '\0');
+	size_t len = 0;
+	char *s = lt_buf_steal(&b, &len);
+	CHECK_INT(len, 10003);
+	CHECK(b.data == NULL && b.len == 0 && b.cap == 0);
+	free(s);
+	s = lt_buf_steal(&b, NULL); /* an empty buffer gives "" */
+	CHECK_STR(s, "");
+	free(s);
+	lt_buf_init(&b);
+	CHECK_STR(b.data, "");
+	lt_buf_free(&b);
+	CHECK(b.data == NULL);
+}
+
+static void test_array(void)
+{
+	LT_ARRAY(int) a = {0};
+	for (int i = 0; i < 1000; i++)
+		*lt_array_push(&a) = i;
+	CHECK_INT(a.n, 1000);
+	CHECK(a.cap >= 1000 && a.cap < 2048);
+	long sum = 0;
+	for (size_t i = 0; i < a.n; i++)
+		sum += a.v[i];
+	CHECK_INT(sum, 999 * 1000 / 2);
+	lt_array_free(&a);
+	CHECK(a.v == NULL && a.n == 0 && a.cap == 0);
+
+	/* growth that would overflow size_t is out of memory, never a short buffer */
+	fflush(stdout);
+	pid_t pid = fork();
+	if (pid == 0) {
+		int fd = open("/dev/null", O_WRONLY);
+		dup2(fd, 2);
+		size_t cap = 0;
+		lt_array_grow(NULL, 16, SIZE_MAX / 8, &cap);
+		_exit(0);
+	}
+	int status = 0;
+	waitpid(pid, &status, 0);
+	CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT);
+}
+
+static void test_strv(void)
+{
+	lt_strv v = {0};
+	lt_strv_add(&v, "b");
+	lt_strv_push(&v, lt_xstrdup("c"));
+	lt_strv_add(&v, "a");
+	CHECK_INT(v.n, 3);
+	CHECK(v.v[3] == NULL);
+	lt_strv_sort(&v);
+	CHECK_STR(v.v[0], "a");
+	CHECK_STR(v.v[2], "c");
+	char **w = lt_strv_steal(&v);
+	CHECK(v.v == NULL && v.n == 0);
+	CHECK_STR(w[1], "b");
+	CHECK(w[3] == NULL);
+	lt_strv_free(w);
+	w = lt_strv_steal(&v); /* empty: a vector holding only NULL */
+	CHECK(w != NULL && w[0] == NULL);
+	lt_strv_free(w);
+	lt_strv_add(&v, "x");
+	lt_strv_clear(&v);
+	CHECK(v.v == NULL && v.n == 0);
+}
+
+static void test_trim(void)
+{
+	size_t n;
+	const char *t = lt_str_trim(" \t a b\r\v\f", 9, &n);
+	CHECK_INT(n, 3);
+	CHECK(strncmp(t, "a b", 3) == 0);
+	t = lt_str_trim("\nx\n", 3, &n); /* '\n' is not a blank */
+	CHECK_INT(n, 3);
+	lt_str_trim("   ", 3, &n);
+	CHECK_INT(n, 0);
+}
+
 int main(void)
 {
 	if (mkdtemp(tmpdir) == NULL)
@@ -429,6 +526,10 @@ int main(void)
 	RUN(test_atomic_bad_dir);
 	RUN(test_huge_alloc);
 	RUN(test_pread_short);
+	RUN(test_buf);
+	RUN(test_array);
+	RUN(test_strv);
+	RUN(test_trim);
 	rmdir(tmpdir);
 	return tap_done();
 }
