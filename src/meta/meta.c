@@ -146,7 +146,45 @@ char *meta_inspect_json(const meta_inspect *in)
 {
 	meta_buf b;
 	mb_init(&b);
-	mb_add(&b, "{\"data\":{\"attributes\":{\"environment\":{");
+	mb_add(&b, "{\"data\":{\"attributes\":{");
+	if (in->n_apps > 0) {
+		/* AppAttributes: environment, labels, runscript, startscript, test, helpfile;
+		 * empty ones omitted */
+		mb_add(&b, "\"apps\":{");
+		for (size_t i = 0; i < in->n_apps; i++) {
+			const meta_inspect_app *a = &in->apps[i];
+			mb_add(&b, i > 0 ? "," : "");
+			mb_add_json_string(&b, a->name, strlen(a->name));
+			mb_add(&b, ":{");
+			bool first = true;
+			if (a->n_env > 0) {
+				mb_add(&b, "\"environment\":{");
+				for (size_t j = 0; j < a->n_env; j++) {
+					if (j > 0)
+						mb_addc(&b, ',');
+					mb_add_json_string(&b, a->env[j].path,
+							   strlen(a->env[j].path));
+					mb_addc(&b, ':');
+					mb_add_json_string(&b, a->env[j].content,
+							   trimmed_len(a->env[j].content));
+				}
+				mb_addc(&b, '}');
+				first = false;
+			}
+			if (a->labels != NULL && json_object_size(a->labels) > 0) {
+				mb_add(&b, first ? "\"labels\":" : ",\"labels\":");
+				mb_add_json_string_map(&b, a->labels, false);
+				first = false;
+			}
+			add_attr(&b, "runscript", a->runscript ? a->runscript : "", &first);
+			add_attr(&b, "startscript", a->startscript ? a->startscript : "", &first);
+			add_attr(&b, "test", a->test ? a->test : "", &first);
+			add_attr(&b, "helpfile", a->helpfile ? a->helpfile : "", &first);
+			mb_addc(&b, '}');
+		}
+		mb_add(&b, "},");
+	}
+	mb_add(&b, "\"environment\":{");
 	for (size_t i = 0; i < in->n_env; i++) {
 		if (i > 0)
 			mb_addc(&b, ',');
