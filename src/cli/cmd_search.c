@@ -2,6 +2,7 @@
  * (cmd/internal/cli/search.go) against the default remote's library. */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/utsname.h>
 
 #include "cli.h"
@@ -41,15 +42,27 @@ static int default_library(char **library, char **token, lt_error **err)
 {
 	rmt_config user, sys;
 	char *path = rmt_user_path();
+	struct stat st;
+	bool has_user = stat(path, &st) == 0;
 	int rc = rmt_read(path, &user, err);
 	free(path);
 	if (rc < 0)
 		return -1;
-	if (rmt_read_system(&sys, err) < 0 || rmt_sync_system(&user, &sys, err) < 0) {
+	if (rmt_read_system(&sys, err) < 0) {
 		rmt_free(&user);
 		return -1;
 	}
-	rmt_free(&sys);
+	if (!has_user) {
+		/* Apptainer's getRemote: the system configuration alone */
+		rmt_free(&user);
+		user = sys;
+	} else if (rmt_sync_system(&user, &sys, err) < 0) {
+		rmt_free(&user);
+		rmt_free(&sys);
+		return -1;
+	} else {
+		rmt_free(&sys);
+	}
 	rc = -1;
 	rmt_endpoint *e = user.active ? rmt_find(&user, user.active) : NULL;
 	if (e == NULL && user.n > 0) {
