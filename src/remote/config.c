@@ -1,5 +1,6 @@
 /* remote.yaml: read with libyaml, written in the layout Apptainer's yaml.Marshal gives it. */
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -187,51 +188,67 @@ static int each_field(reader *r, yaml_node_t *map, void *obj, field_fn fn)
 	return 0;
 }
 
+/* A list of mappings into a growing array of elements of `size` bytes (a null node is an
+ * empty list). */
+static int each_item(reader *r, yaml_node_t *seq, const char *what, void **array, size_t *n,
+		     size_t size, field_fn fn)
+{
+	if (seq->type == YAML_SCALAR_NODE && seq->data.scalar.length == 0)
+		return 0;
+	if (seq->type != YAML_SEQUENCE_NODE)
+		return bad(r, seq, what);
+	for (yaml_node_item_t *i = seq->data.sequence.items.start; i < seq->data.sequence.items.top;
+	     i++) {
+		*array = lt_xrealloc(*array, (*n + 1) * size);
+		char *elem = (char *)*array + *n * size;
+		memset(elem, 0, size);
+		(*n)++;
+		if (each_field(r, yaml_document_get_node(r->doc, *i), elem, fn) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* The scalar fields of a struct by name: strings (char *) and booleans. */
+typedef struct field {
+	const char *name;
+	bool is_bool;
+	size_t offset;
+} field;
+
+static int set_field(reader *r, void *obj, const field *f, size_t n, const char *key,
+		     yaml_node_t *v, const char *what)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (strcmp(key, f[i].name) != 0)
+			continue;
+		char *p = (char *)obj + f[i].offset;
+		return f[i].is_bool ? get_bool(r, v, (bool *)p) : get_string(r, v, (char **)p);
+	}
+	return bad(r, v, what);
+}
+
 static int keyserver_field(reader *r, void *obj, const char *key, yaml_node_t *v)
 {
-	rmt_keyserver *k = obj;
-	if (strcmp(key, "URI") == 0)
-		return get_string(r, v, &k->uri);
-	if (strcmp(key, "Skip") == 0)
-		return get_bool(r, v, &k->skip);
-	if (strcmp(key, "External") == 0)
-		return get_bool(r, v, &k->external);
-	if (strcmp(key, "Insecure") == 0)
-		return get_bool(r, v, &k->insecure);
-	return bad(r, v, "unknown field in a keyserver");
+	static const field f[] = {{"URI", false, offsetof(rmt_keyserver, uri)},
+				  {"Skip", true, offsetof(rmt_keyserver, skip)},
+				  {"External", true, offsetof(rmt_keyserver, external)},
+				  {"Insecure", true, offsetof(rmt_keyserver, insecure)}};
+	return set_field(r, obj, f, LT_ARRAY_SIZE(f), key, v, "unknown field in a keyserver");
 }
 
 static int endpoint_field(reader *r, void *obj, const char *key, yaml_node_t *v)
 {
+	static const field f[] = {{"URI", false, offsetof(rmt_endpoint, uri)},
+				  {"Token", false, offsetof(rmt_endpoint, token)},
+				  {"System", true, offsetof(rmt_endpoint, system)},
+				  {"Exclusive", true, offsetof(rmt_endpoint, exclusive)},
+				  {"Insecure", true, offsetof(rmt_endpoint, insecure)}};
 	rmt_endpoint *e = obj;
-	if (strcmp(key, "URI") == 0)
-		return get_string(r, v, &e->uri);
-	if (strcmp(key, "Token") == 0)
-		return get_string(r, v, &e->token);
-	if (strcmp(key, "System") == 0)
-		return get_bool(r, v, &e->system);
-	if (strcmp(key, "Exclusive") == 0)
-		return get_bool(r, v, &e->exclusive);
-	if (strcmp(key, "Insecure") == 0)
-		return get_bool(r, v, &e->insecure);
-	if (strcmp(key, "Keyservers") == 0) {
-		if (v->type == YAML_SCALAR_NODE && v->data.scalar.length == 0)
-			return 0;
-		if (v->type != YAML_SEQUENCE_NODE)
-			return bad(r, v, "Keyservers: expected a list");
-		for (yaml_node_item_t *i = v->data.sequence.items.start;
-		     i < v->data.sequence.items.top; i++) {
-			e->keyservers = lt_xrealloc(e->keyservers,
-						    (e->n_keyservers + 1) * sizeof(*e->keyservers));
-			rmt_keyserver *k = &e->keyservers[e->n_keyservers++];
-			memset(k, 0, sizeof(*k));
-			if (each_field(r, yaml_document_get_node(r->doc, *i), k, keyserver_field) <
-			    0)
-				return -1;
-		}
-		return 0;
-	}
-	return bad(r, v, "unknown field in a remote");
+	if (strcmp(key, "Keyservers") == 0)
+		return each_item(r, v, "Keyservers: expected a list", (void **)&e->keyservers,
+				 &e->n_keyservers, sizeof(*e->keyservers), keyserver_field);
+	return set_field(r, obj, f, LT_ARRAY_SIZE(f), key, v, "unknown field in a remote");
 }
 
 static int remote_entry(reader *r, void *obj, const char *key, yaml_node_t *v)
@@ -251,14 +268,10 @@ static int remote_entry(reader *r, void *obj, const char *key, yaml_node_t *v)
 
 static int credential_field(reader *r, void *obj, const char *key, yaml_node_t *v)
 {
-	rmt_credential *k = obj;
-	if (strcmp(key, "URI") == 0)
-		return get_string(r, v, &k->uri);
-	if (strcmp(key, "Auth") == 0)
-		return get_string(r, v, &k->auth);
-	if (strcmp(key, "Insecure") == 0)
-		return get_bool(r, v, &k->insecure);
-	return bad(r, v, "unknown field in a credential");
+	static const field f[] = {{"URI", false, offsetof(rmt_credential, uri)},
+				  {"Auth", false, offsetof(rmt_credential, auth)},
+				  {"Insecure", true, offsetof(rmt_credential, insecure)}};
+	return set_field(r, obj, f, LT_ARRAY_SIZE(f), key, v, "unknown field in a credential");
 }
 
 static int top_field(reader *r, void *obj, const char *key, yaml_node_t *v)
@@ -275,22 +288,9 @@ static int top_field(reader *r, void *obj, const char *key, yaml_node_t *v)
 	}
 	if (strcmp(key, "Remotes") == 0)
 		return each_field(r, v, c, remote_entry);
-	if (strcmp(key, "Credentials") == 0) {
-		if (v->type == YAML_SCALAR_NODE && v->data.scalar.length == 0)
-			return 0;
-		if (v->type != YAML_SEQUENCE_NODE)
-			return bad(r, v, "Credentials: expected a list");
-		for (yaml_node_item_t *i = v->data.sequence.items.start;
-		     i < v->data.sequence.items.top; i++) {
-			c->creds = lt_xrealloc(c->creds, (c->n_creds + 1) * sizeof(*c->creds));
-			rmt_credential *k = &c->creds[c->n_creds++];
-			memset(k, 0, sizeof(*k));
-			if (each_field(r, yaml_document_get_node(r->doc, *i), k, credential_field) <
-			    0)
-				return -1;
-		}
-		return 0;
-	}
+	if (strcmp(key, "Credentials") == 0)
+		return each_item(r, v, "Credentials: expected a list", (void **)&c->creds,
+				 &c->n_creds, sizeof(*c->creds), credential_field);
 	return bad(r, v, "unknown field");
 }
 

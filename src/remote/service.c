@@ -3,6 +3,7 @@
  * /assets/config/config.prod.json, the token check, versions, and the library search. */
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "dlib.h"
 #include "remote.h"
@@ -185,6 +186,22 @@ int rmt_verify_token(const rmt_endpoint *e, const char *token, lt_error **err)
 	return 0;
 }
 
+/* The strings of a JSON array joined with commas (new string), NULL when there are none. */
+static char *join_array(const json_t *a)
+{
+	size_t n = json_is_array(a) ? json_array_size(a) : 0;
+	if (n == 0)
+		return NULL;
+	char *out = lt_xstrdup("");
+	for (size_t i = 0; i < n; i++) {
+		const char *v = json_string_value(json_array_get(a, i));
+		char *next = lt_strdup_printf("%s%s%s", out, i ? "," : "", v ? v : "");
+		free(out);
+		out = next;
+	}
+	return out;
+}
+
 static int cmp_str(const void *a, const void *b)
 {
 	return strcmp(*(char *const *)a, *(char *const *)b);
@@ -218,18 +235,8 @@ int rmt_search(FILE *out, const char *library, const char *token, const char *qu
 	char **items = lt_xcalloc(n + 1, sizeof(char *));
 	for (size_t i = 0; i < n; i++) {
 		json_t *img = json_array_get(images, i);
-		char *spec = NULL;
-		json_t *tags = json_object_get(img, "tags");
-		if (json_is_array(tags) && json_array_size(tags) > 0) {
-			spec = lt_xstrdup("");
-			for (size_t t = 0; t < json_array_size(tags); t++) {
-				const char *tag = json_string_value(json_array_get(tags, t));
-				char *next =
-				    lt_strdup_printf("%s%s%s", spec, t ? "," : "", tag ? tag : "");
-				free(spec);
-				spec = next;
-			}
-		} else {
+		char *spec = join_array(json_object_get(img, "tags"));
+		if (spec == NULL) {
 			const char *hash = json_string_value(json_object_get(img, "hash"));
 			spec = lt_xstrdup(hash ? hash : "");
 		}
@@ -245,18 +252,10 @@ int rmt_search(FILE *out, const char *library, const char *token, const char *qu
 			free(item);
 			item = next;
 		}
-		json_t *fps = json_object_get(img, "fingerprints");
-		if (json_is_array(fps) && json_array_size(fps) > 0) {
-			char *list = lt_xstrdup("");
-			for (size_t f = 0; f < json_array_size(fps); f++) {
-				const char *fp = json_string_value(json_array_get(fps, f));
-				char *next =
-				    lt_strdup_printf("%s%s%s", list, f ? "," : "", fp ? fp : "");
-				free(list);
-				list = next;
-			}
-			char *next = lt_strdup_printf("%s\n\t\tSigned by: %s", item, list);
-			free(list);
+		char *fps = join_array(json_object_get(img, "fingerprints"));
+		if (fps != NULL) {
+			char *next = lt_strdup_printf("%s\n\t\tSigned by: %s", item, fps);
+			free(fps);
 			free(item);
 			item = next;
 		}

@@ -880,8 +880,7 @@ static void mount_bind_paths(cont *k, bool contain)
 		if (no_mount(k, paths[i]) || !exists(paths[i]) || missing_in_image(k, paths[i]))
 			continue;
 		if (i == 1 && contain && (k->c->ns_flags & CLONE_NEWNET)) {
-			char *file =
-			    session_file(k, "hosts", default_hosts, strlen(default_hosts));
+			char *file = session_file(k, "hosts", default_hosts, strlen(default_hosts));
 			bind_host(k, file, paths[i], true, BIND_SYSTEM);
 			free(file);
 			continue;

@@ -49,18 +49,22 @@ _Noreturn static void end_like(int status, bool as_init)
 	int sig = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
 	if (sig == 0)
 		_exit(255);
-	if (!as_init) {
-		/* die of the same signal, without a core file of our own */
-		struct rlimit no_core = {0, 0};
-		setrlimit(RLIMIT_CORE, &no_core);
-		signal(sig, SIG_DFL);
-		sigset_t one;
-		sigemptyset(&one);
-		sigaddset(&one, sig);
-		pthread_sigmask(SIG_UNBLOCK, &one, NULL);
-		raise(sig);
-	}
+	if (!as_init)
+		rt_raise_like(sig);
 	_exit(128 + sig);
+}
+
+void rt_raise_like(int sig)
+{
+	/* without a core file of our own */
+	struct rlimit no_core = {0, 0};
+	setrlimit(RLIMIT_CORE, &no_core);
+	signal(sig, SIG_DFL);
+	sigset_t one;
+	sigemptyset(&one);
+	sigaddset(&one, sig);
+	pthread_sigmask(SIG_UNBLOCK, &one, NULL);
+	raise(sig);
 }
 
 _Noreturn void rt_relay(pid_t child, bool as_init)

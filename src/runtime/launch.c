@@ -288,35 +288,12 @@ typedef struct waiter {
 /* Children of this process other than the payload: orphans the subreaper adopted. */
 static size_t list_children(pid_t self, pid_t *out, size_t max)
 {
-	size_t n = 0;
-	DIR *d = opendir("/proc");
-	if (d == NULL)
-		return 0;
-	struct dirent *de;
-	while ((de = readdir(d)) != NULL && n < max) {
-		char *end = NULL;
-		long pid = strtol(de->d_name, &end, 10);
-		if (*end != '\0' || pid <= 0)
-			continue;
-		char path[64], buf[512];
-		snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
-		int fd = open(path, O_RDONLY | O_CLOEXEC);
-		if (fd < 0)
-			continue;
-		ssize_t len = read(fd, buf, sizeof(buf) - 1);
-		close(fd);
-		if (len <= 0)
-			continue;
-		buf[len] = '\0';
-		char *rp = strrchr(buf, ')');
-		if (rp == NULL)
-			continue;
-		char state;
-		long ppid;
-		if (sscanf(rp + 2, "%c %ld", &state, &ppid) == 2 && ppid == self)
-			out[n++] = (pid_t)pid;
-	}
-	closedir(d);
+	rt_proc *v = NULL;
+	size_t all = rt_procs_list(&v), n = 0;
+	for (size_t i = 0; i < all && n < max; i++)
+		if (v[i].ppid == self)
+			out[n++] = v[i].pid;
+	free(v);
 	return n;
 }
 
@@ -462,14 +439,7 @@ static int pass_status(int status)
 		return WEXITSTATUS(status);
 	if (WIFSIGNALED(status)) {
 		int sig = WTERMSIG(status);
-		struct rlimit no_core = {0, 0};
-		setrlimit(RLIMIT_CORE, &no_core);
-		signal(sig, SIG_DFL);
-		sigset_t set;
-		sigemptyset(&set);
-		sigaddset(&set, sig);
-		pthread_sigmask(SIG_UNBLOCK, &set, NULL);
-		raise(sig);
+		rt_raise_like(sig);
 		return 128 + sig;
 	}
 	return 255;

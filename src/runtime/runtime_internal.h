@@ -166,6 +166,15 @@ _Noreturn void rt_relay(pid_t child, bool as_init);
 /* fork() with all signals blocked in the parent (for rt_relay), the caller's mask restored in
  * the child, which dies with its parent. */
 pid_t rt_fork_relayed(sigset_t *saved);
+/* Dies of sig (default action, unblocked, no core file); returns when sig does not kill. */
+void rt_raise_like(int sig);
+
+/* procs.c: the machine's processes, from /proc (malloc'ed; free the array). */
+typedef struct rt_proc {
+	pid_t pid, ppid;
+	unsigned long long start; /* clock ticks after boot */
+} rt_proc;
+size_t rt_procs_list(rt_proc **out);
 
 /* privs.c */
 /* Checks and decides the payload's privileges (--allow-setuid, --keep-privs, --no-privs,

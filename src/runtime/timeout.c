@@ -10,7 +10,6 @@
  * others) and writes the byte before it execs the payload; when no such descriptor is free it
  * runs without a deadline.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -128,60 +127,8 @@ void rt_phase_exec(const rt_ctx *c)
 
 /* ------------------------------------------------------------------------------------------ */
 
-typedef struct proc {
-	pid_t pid, ppid;
-	unsigned long long start;
-} proc;
-
-static size_t list_procs(proc **out)
-{
-	size_t n = 0, cap = 0;
-	*out = NULL;
-	DIR *d = opendir("/proc");
-	if (d == NULL)
-		return 0;
-	struct dirent *de;
-	while ((de = readdir(d)) != NULL) {
-		char *end = NULL;
-		long pid = strtol(de->d_name, &end, 10);
-		if (*end != '\0' || pid <= 0)
-			continue;
-		char path[64], buf[1024];
-		snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
-		int fd = open(path, O_RDONLY | O_CLOEXEC);
-		if (fd < 0)
-			continue;
-		ssize_t len = read(fd, buf, sizeof(buf) - 1);
-		close(fd);
-		if (len <= 0)
-			continue;
-		buf[len] = '\0';
-		char *rp = strrchr(buf, ')');
-		if (rp == NULL)
-			continue;
-		/* fields after the name: state ppid pgrp session tty tpgid flags minflt cminflt
-		 * majflt cmajflt utime stime cutime cstime priority nice threads itrealvalue
-		 * starttime */
-		char state;
-		long ppid;
-		unsigned long long start = 0;
-		if (sscanf(rp + 2,
-			   "%c %ld %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d "
-			   "%*d %*d %llu",
-			   &state, &ppid, &start) < 2)
-			continue;
-		if (n == cap) {
-			cap = cap ? cap * 2 : 256;
-			*out = lt_xrealloc(*out, cap * sizeof(**out));
-		}
-		(*out)[n++] = (proc){(pid_t)pid, (pid_t)ppid, start};
-	}
-	closedir(d);
-	return n;
-}
-
 /* depth of p below root, 0 when it is not a descendant */
-static int depth_below(const proc *v, size_t n, size_t i, pid_t root)
+static int depth_below(const rt_proc *v, size_t n, size_t i, pid_t root)
 {
 	int depth = 0;
 	for (int guard = 0; guard < 64; guard++) {
@@ -222,8 +169,8 @@ static char *cmdline_of(pid_t pid)
  * deepest ones (the command the phase waits for). */
 static char *kill_tree(pid_t payload)
 {
-	proc *v = NULL;
-	size_t n = list_procs(&v);
+	rt_proc *v = NULL;
+	size_t n = rt_procs_list(&v);
 	char *what = NULL;
 	int best = 0;
 	unsigned long long best_start = 0;
