@@ -158,11 +158,16 @@ int build_open_source(build_ctx *c, meta_source *ms, lt_error **err)
 		return build_oci_merge(c, err);
 	}
 	struct stat st;
-	if (stat(o->source, &st) == 0 && S_ISDIR(st.st_mode)) {
+	int found = stat(o->source, &st);
+	bool missing = found < 0 && errno == ENOENT;
+	if (found == 0 && S_ISDIR(st.st_mode)) {
 		ms->bootstrap = "localimage";
 		ms->from = o->source;
 		return build_dir_scan(c, o->source, err);
 	}
+	/* Apptainer's words for a definition file (or anything else) that is not there */
+	if (missing && strchr(o->source, ':') == NULL)
+		return lt_error_set(err, ENOENT, "unable to open file %s", o->source);
 	return lt_error_set(err, 0,
 			    "%s: unknown source: expected oci:DIR, oci-archive:FILE or "
 			    "docker-archive:FILE",

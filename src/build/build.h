@@ -31,6 +31,7 @@ typedef struct build_opts {
 	const char *build_arg_file;  /* --build-arg-file */
 	bool warn_unused_build_args; /* --warn-unused-build-args */
 	bool notest;		     /* -T/--notest: skip %test */
+	bool writable_tmpfs;	     /* --writable-tmpfs: %test on a tmpfs overlay */
 	const char *sections;	     /* --section a,b: run only these; NULL = all */
 	bool update;		     /* -u/--update: build into the existing sandbox */
 	bool fix_perms;		     /* --fix-perms: owner rwX everywhere in the output */

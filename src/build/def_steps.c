@@ -506,6 +506,7 @@ int build_def_run_test(def_ctx *d, def_stage_run *s, const char *image, lt_error
 	    .image = dir ? s->rootfs : image,
 	    .fakeroot = dir,
 	    .build_config = true,
+	    .writable_tmpfs = d->o->writable_tmpfs,
 	    .pwd = "/",
 	};
 	char *what = lt_strdup_printf("%s:%zu: %%test", d->def->path, test->line);

@@ -194,6 +194,109 @@ char *build_tree_file(build_ctx *c, const char *path, lt_error **err)
 	return lt_xstrdup("");
 }
 
+/* The SCIF apps of the tree for inspect-metadata.json, as Apptainer's `inspect --all` finds
+ * them: /scif/apps/<name> with a scif/ directory; labels.json, runscript, startscript, test,
+ * runscript.help and env/9*-environment.sh of that. */
+typedef struct app_meta {
+	meta_inspect_app *v;
+	size_t n;
+	json_t **labels;
+	char **texts;	       /* 4 per app */
+	meta_inspect_env *env; /* 16 per app */
+	char **env_strings;    /* 32 per app: paths, contents */
+} app_meta;
+
+static void collect_apps(build_ctx *c, app_meta *a)
+{
+	memset(a, 0, sizeof(*a));
+	tree_node *dir = tree_lookup(c->tree, "scif/apps");
+	if (dir == NULL || dir->inode->type != TREE_FT_DIR)
+		return;
+	tree_sort(c->tree);
+	size_t cap = 0;
+	for (tree_node *e = dir->first_child; e != NULL; e = e->next_sibling) {
+		tree_node *scif = tree_child(c->tree, e, "scif");
+		if (e->inode->type != TREE_FT_DIR || scif == NULL || scif->inode->type != TREE_FT_DIR)
+			continue;
+		if (a->n == cap) {
+			cap = cap ? cap * 2 : 4;
+			a->v = lt_xrealloc(a->v, cap * sizeof(*a->v));
+			a->labels = lt_xrealloc(a->labels, cap * sizeof(*a->labels));
+			a->texts = lt_xrealloc(a->texts, cap * 4 * sizeof(*a->texts));
+			a->env = lt_xrealloc(a->env, cap * 16 * sizeof(*a->env));
+			a->env_strings = lt_xrealloc(a->env_strings, cap * 32 * sizeof(char *));
+		}
+		static const char *const files[] = {"runscript", "startscript", "test",
+						    "runscript.help"};
+		char **t = a->texts + a->n * 4;
+		for (size_t i = 0; i < 4; i++) {
+			char *rel = lt_strdup_printf("scif/apps/%s/scif/%s", e->name, files[i]);
+			t[i] = build_tree_file(c, rel, NULL);
+			free(rel);
+		}
+		char *rel = lt_strdup_printf("scif/apps/%s/scif/labels.json", e->name);
+		char *labels = build_tree_file(c, rel, NULL);
+		free(rel);
+		json_t *l = NULL;
+		lt_error *e_labels = NULL;
+		if (labels != NULL && labels[0] != '\0') {
+			l = lt_json_parse(labels, strlen(labels), "labels.json", &e_labels);
+			if (l != NULL && !json_is_object(l)) {
+				json_decref(l);
+				l = NULL;
+			}
+			lt_error_free(&e_labels);
+		}
+		free(labels);
+		meta_inspect_env *env = a->env + a->n * 16;
+		char **strings = a->env_strings + a->n * 32;
+		size_t n_env = 0;
+		tree_node *envdir = tree_child(c->tree, scif, "env");
+		for (tree_node *f = envdir && envdir->inode->type == TREE_FT_DIR ? envdir->first_child
+									     : NULL;
+		     f != NULL && n_env < 16; f = f->next_sibling) {
+			if (f->name[0] != '9' || !lt_str_has_suffix(f->name, "-environment.sh"))
+				continue;
+			char *frel = lt_strdup_printf("scif/apps/%s/scif/env/%s", e->name, f->name);
+			char *data = build_tree_file(c, frel, NULL);
+			free(frel);
+			if (data == NULL)
+				continue;
+			strings[2 * n_env] =
+			    lt_strdup_printf("/scif/apps/%s/scif/env/%s", e->name, f->name);
+			strings[2 * n_env + 1] = data;
+			env[n_env] = (meta_inspect_env){strings[2 * n_env], data};
+			n_env++;
+		}
+		a->labels[a->n] = l;
+		a->v[a->n] = (meta_inspect_app){.name = e->name,
+						.env = env,
+						.n_env = n_env,
+						.labels = l,
+						.runscript = t[0],
+						.startscript = t[1],
+						.test = t[2],
+						.helpfile = t[3]};
+		a->n++;
+	}
+}
+
+static void free_apps(app_meta *a)
+{
+	for (size_t i = 0; i < a->n; i++) {
+		json_decref(a->labels[i]);
+		for (size_t j = 0; j < 4; j++)
+			free(a->texts[i * 4 + j]);
+		for (size_t j = 0; j < a->v[i].n_env * 2; j++)
+			free(a->env_strings[i * 32 + j]);
+	}
+	free(a->v);
+	free(a->labels);
+	free(a->texts);
+	free(a->env);
+	free(a->env_strings);
+}
+
 int build_sandbox_metadata(build_ctx *c, meta_image *m, lt_error **err)
 {
 	static const char *const texts[] = {
@@ -243,6 +346,8 @@ int build_sandbox_metadata(build_ctx *c, meta_image *m, lt_error **err)
 			n_env++;
 		}
 	}
+	app_meta apps;
+	collect_apps(c, &apps);
 	meta_inspect in = {
 	    .env = env,
 	    .n_env = n_env,
@@ -252,9 +357,12 @@ int build_sandbox_metadata(build_ctx *c, meta_image *m, lt_error **err)
 	    .test = t[2],
 	    .helpfile = t[3],
 	    .startscript = t[4],
+	    .apps = apps.v,
+	    .n_apps = apps.n,
 	};
 	free(m->inspect_json);
 	m->inspect_json = meta_inspect_json(&in);
+	free_apps(&apps);
 	if (t[0] != NULL && *t[0] != '\0') {
 		free(m->deffile);
 		m->deffile = t[0];

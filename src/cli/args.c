@@ -1,7 +1,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <termios.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
 #include "sif/sif.h"
@@ -185,4 +187,36 @@ void cli_push_arg(const char ***list, size_t *n, const char *arg)
 {
 	*list = lt_xreallocarray(*list, *n + 1, sizeof(**list));
 	(*list)[(*n)++] = arg;
+}
+
+/* One line from stdin; without echo when it is a terminal. */
+char *cli_read_line(const char *prompt, bool secret, lt_error **err)
+{
+	bool tty = isatty(STDIN_FILENO);
+	struct termios old, quiet;
+	bool restore = false;
+	if (tty) {
+		fputs(prompt, stderr);
+		fflush(stderr);
+		if (secret && tcgetattr(STDIN_FILENO, &old) == 0) {
+			quiet = old;
+			quiet.c_lflag &= ~(tcflag_t)ECHO;
+			restore = tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet) == 0;
+		}
+	}
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t n = getline(&line, &cap, stdin);
+	if (restore) {
+		tcsetattr(STDIN_FILENO, TCSAFLUSH, &old);
+		fputc('\n', stderr);
+	}
+	if (n < 0) {
+		free(line);
+		lt_error_set(err, 0, "no %s given on standard input", secret ? "password" : "user");
+		return NULL;
+	}
+	while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+		line[--n] = '\0';
+	return line;
 }

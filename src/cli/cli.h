@@ -9,11 +9,20 @@
 #include "build/build.h"
 #include "util/util.h"
 
-/* Exit statuses of litho itself (a container's own status is passed through unchanged). */
+/* What a command returns (a container's own status is passed through unchanged). main turns
+ * the two failures into Apptainer's exit statuses: a failure with *err set is fatal (255, the
+ * status of Apptainer's sylog.Fatalf; 1 for the few commands whose errors Apptainer hands to
+ * cobra instead), a usage error exits 1 like a cobra argument error. */
 enum {
 	CLI_OK = 0,
 	CLI_FAILED = 1, /* *err says why */
 	CLI_USAGE = 2,	/* bad arguments; *err says why */
+};
+
+/* The exit statuses main gives them. */
+enum {
+	CLI_EXIT_USAGE = 1,
+	CLI_EXIT_FATAL = 255,
 };
 
 typedef struct cli_command {
@@ -114,6 +123,8 @@ void cli_registry_defaults(img_registry_opts *o);
 int cli_common_option(int c, char *arg, build_opts *b, img_registry_opts *r, lt_error **err);
 /* A yes/no environment variable, Apptainer style: set, not empty, not "0" or "false". */
 bool cli_env_flag(const char *apptainer_name, const char *litho_name);
+/* One line from stdin (prompt on stderr when it is a terminal; secret: without echo there). */
+char *cli_read_line(const char *prompt, bool secret, lt_error **err);
 /* Appends a repeatable option's argument to a growing list (free the list, not the strings). */
 void cli_push_arg(const char ***list, size_t *n, const char *arg);
 
@@ -130,5 +141,10 @@ int cli_cmd_pull(int argc, char **argv, lt_error **err);
 int cli_cmd_push(int argc, char **argv, lt_error **err);
 int cli_cmd_registry(int argc, char **argv, lt_error **err);
 int cli_cmd_cache(int argc, char **argv, lt_error **err);
+int cli_cmd_capability(int argc, char **argv, lt_error **err);
+int cli_cmd_oci(int argc, char **argv, lt_error **err);
+int cli_cmd_plugin(int argc, char **argv, lt_error **err);
+int cli_cmd_remote(int argc, char **argv, lt_error **err);
+int cli_cmd_search(int argc, char **argv, lt_error **err);
 
 #endif

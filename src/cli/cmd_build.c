@@ -30,6 +30,7 @@ static const char build_usage[] =
     "      --build-arg-file FILE  K=V lines\n"
     "      --warn-unused-build-args  warn instead of failing on unused build args\n"
     "  -T, --notest               skip %test\n"
+    "      --writable-tmpfs       run %test with a writable tmpfs overlay (changes are lost)\n"
     "      --section A[,B]        run only these sections (setup, files, post, environment,\n"
     "                             runscript, startscript, test, labels, help; none)\n"
     "  -u, --update               build into an existing sandbox (skips the bootstrap)\n"
@@ -82,6 +83,7 @@ int cli_cmd_build(int argc, char **argv, lt_error **err)
 	    {"build-arg-file", required_argument, NULL, 'a'},
 	    {"warn-unused-build-args", no_argument, NULL, 'W'},
 	    {"notest", no_argument, NULL, 'T'},
+	    {"writable-tmpfs", no_argument, NULL, 'w'},
 	    {"section", required_argument, NULL, 'S'},
 	    {"update", no_argument, NULL, 'u'},
 	    {"fix-perms", no_argument, NULL, 'P'},
@@ -91,7 +93,9 @@ int cli_cmd_build(int argc, char **argv, lt_error **err)
 	    CLI_REGISTRY_OPTIONS,
 	    {NULL, 0, NULL, 0},
 	};
-	build_opts o = {.deterministic = cli_reproducible()};
+	build_opts o = {.deterministic = cli_reproducible(),
+			.writable_tmpfs =
+			    cli_env_flag("APPTAINER_WRITABLE_TMPFS", "LITHO_WRITABLE_TMPFS")};
 	cli_registry_defaults(&o.registry);
 	const char **build_args = NULL, **binds = NULL;
 	size_t n_args = 0, n_binds = 0;
@@ -126,6 +130,9 @@ int cli_cmd_build(int argc, char **argv, lt_error **err)
 			break;
 		case 'T':
 			o.notest = true;
+			break;
+		case 'w':
+			o.writable_tmpfs = true;
 			break;
 		case 'S':
 			o.sections = optarg;

@@ -1,7 +1,6 @@
 /* `litho registry login|logout|list` and `litho cache list|clean`. */
 #include <stdlib.h>
 #include <string.h>
-#include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -21,38 +20,6 @@ static const char registry_usage[] =
     "      --password-stdin       read the password from standard input\n"
     "      --no-verify            store the credentials without checking them\n"
     "      --no-https, --insecure, --ca-file FILE   how to reach the registry\n";
-
-/* One line from stdin; without echo when it is a terminal. */
-static char *read_line(const char *prompt, bool secret, lt_error **err)
-{
-	bool tty = isatty(STDIN_FILENO);
-	struct termios old, quiet;
-	bool restore = false;
-	if (tty) {
-		fputs(prompt, stderr);
-		fflush(stderr);
-		if (secret && tcgetattr(STDIN_FILENO, &old) == 0) {
-			quiet = old;
-			quiet.c_lflag &= ~(tcflag_t)ECHO;
-			restore = tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet) == 0;
-		}
-	}
-	char *line = NULL;
-	size_t cap = 0;
-	ssize_t n = getline(&line, &cap, stdin);
-	if (restore) {
-		tcsetattr(STDIN_FILENO, TCSAFLUSH, &old);
-		fputc('\n', stderr);
-	}
-	if (n < 0) {
-		free(line);
-		lt_error_set(err, 0, "no %s given on standard input", secret ? "password" : "user");
-		return NULL;
-	}
-	while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
-		line[--n] = '\0';
-	return line;
-}
 
 static int registry_login(int argc, char **argv, lt_error **err)
 {
@@ -115,9 +82,9 @@ static int registry_login(int argc, char **argv, lt_error **err)
 		lt_error_set(err, 0, "registry login: --password-stdin needs --username");
 		goto out;
 	}
-	if (user == NULL && (user = asked_user = read_line("Username: ", false, err)) == NULL)
+	if (user == NULL && (user = asked_user = cli_read_line("Username: ", false, err)) == NULL)
 		goto out;
-	if (pass == NULL && (pass = asked_pass = read_line("Password: ", true, err)) == NULL)
+	if (pass == NULL && (pass = asked_pass = cli_read_line("Password: ", true, err)) == NULL)
 		goto out;
 	if (*user == '\0') {
 		lt_error_set(err, 0, "registry login: the user name is empty");

@@ -27,6 +27,11 @@ static const cli_command commands[] = {
     {"registry", cli_cmd_registry, "log in to and out of registries"},
     {"cache", cli_cmd_cache, "list and clean the image cache"},
     {"sif", cli_cmd_sif, "create, inspect and edit SIF files (like siftool)"},
+    {"capability", cli_cmd_capability, "the Linux capabilities --add-caps and --drop-caps take"},
+    {"oci", cli_cmd_oci, "Apptainer's OCI runtime commands (not supported)"},
+    {"plugin", cli_cmd_plugin, "Apptainer plugins (not supported)"},
+    {"remote", cli_cmd_remote, "manage library endpoints (remote.yaml)"},
+    {"search", cli_cmd_search, "search a container library"},
     {"version", cmd_version, "show the version"},
     {"help", cmd_help, "show this help"},
 };
@@ -44,10 +49,52 @@ static void print_usage(FILE *out)
 		     "      --version   show the version\n");
 }
 
+static const cli_command *find_command(const char *name)
+{
+	/* Apptainer's aliases */
+	static const char *const aliases[][2] = {{"caps", "capability"}, {"plugins", "plugin"}};
+	for (size_t i = 0; i < LT_ARRAY_SIZE(aliases); i++)
+		if (strcmp(name, aliases[i][0]) == 0)
+			name = aliases[i][1];
+	for (size_t i = 0; i < LT_ARRAY_SIZE(commands); i++)
+		if (strcmp(commands[i].name, name) == 0)
+			return &commands[i];
+	return NULL;
+}
+
+/* `help` alone, or `help COMMAND [SUBCOMMAND]` as `COMMAND [SUBCOMMAND] --help`. */
 static int cmd_help(int argc, char **argv, lt_error **err)
 {
-	print_usage(stdout);
-	return CLI_OK;
+	const cli_command *cmd = argc > 1 ? find_command(argv[1]) : NULL;
+	if (cmd == NULL || cmd->run == cmd_help) {
+		print_usage(stdout);
+		return CLI_OK;
+	}
+	char *v[] = {argv[1], argc > 2 ? argv[2] : "--help", "--help", NULL};
+	return cmd->run(argc > 2 ? 3 : 2, v, err);
+}
+
+/* The exit status for what a command returned: its own (or its container's) status unless it
+ * failed with an error, which is printed here, once. Apptainer's statuses: 255 for a fatal
+ * error (sylog.Fatalf), 1 for a usage error (cobra). */
+static int finish(const cli_command *cmd, int rc, lt_error **err)
+{
+	/* Apptainer's sif (siftool) commands return their errors to cobra: status 1 */
+	static const char *const cobra_errors[] = {"sif"};
+	if (*err == NULL)
+		return rc;
+	int status = rc == CLI_USAGE ? CLI_EXIT_USAGE : CLI_EXIT_FATAL;
+	for (size_t i = 0; cmd != NULL && i < LT_ARRAY_SIZE(cobra_errors); i++)
+		if (strcmp(cmd->name, cobra_errors[i]) == 0)
+			status = CLI_EXIT_USAGE;
+	if (lt_log_get_level() != LT_LOG_SILENT) {
+		if (status == CLI_EXIT_FATAL)
+			fprintf(stderr, "FATAL:   %s\n", (*err)->message);
+		else
+			lt_error_report(*err);
+	}
+	lt_error_free(err);
+	return status;
 }
 
 int main(int argc, char **argv)
@@ -74,10 +121,7 @@ int main(int argc, char **argv)
 		argv[0] = "run";
 		lt_error *err = NULL;
 		int rc = cli_cmd_action(argc, argv, &err);
-		if (err != NULL)
-			lt_error_report(err);
-		lt_error_free(&err);
-		return rc;
+		return finish(NULL, rc, &err);
 	}
 	int c;
 	while ((c = getopt_long(argc, argv, "+qsvdh", opts, NULL)) != -1) {
@@ -101,29 +145,23 @@ int main(int argc, char **argv)
 			return cmd_version(0, NULL, NULL);
 		default:
 			print_usage(stderr);
-			return CLI_USAGE;
+			return CLI_EXIT_USAGE;
 		}
 	}
 	if (optind >= argc) {
 		print_usage(stderr);
-		return CLI_USAGE;
+		return CLI_EXIT_USAGE;
 	}
 	const char *name = argv[optind];
-	const cli_command *cmd = NULL;
-	for (size_t i = 0; i < LT_ARRAY_SIZE(commands); i++)
-		if (strcmp(commands[i].name, name) == 0)
-			cmd = &commands[i];
+	const cli_command *cmd = find_command(name);
 	if (cmd == NULL) {
 		fprintf(stderr, "litho: error: unknown command '%s'\n", name);
 		print_usage(stderr);
-		return CLI_USAGE;
+		return CLI_EXIT_USAGE;
 	}
 	lt_error *err = NULL;
 	/* A command's status can also be a container's, so only an error object means that
 	 * litho itself failed. */
 	int rc = cmd->run(argc - optind, argv + optind, &err);
-	if (err != NULL && lt_log_get_level() != LT_LOG_SILENT)
-		lt_error_report(err);
-	lt_error_free(&err);
-	return rc;
+	return finish(cmd, rc, &err);
 }

@@ -146,7 +146,45 @@ char *meta_inspect_json(const meta_inspect *in)
 {
 	lt_buf b;
 	lt_buf_init(&b);
-	lt_buf_add(&b, "{\"data\":{\"attributes\":{\"environment\":{");
+	lt_buf_add(&b, "{\"data\":{\"attributes\":{");
+	if (in->n_apps > 0) {
+		/* AppAttributes: environment, labels, runscript, startscript, test, helpfile;
+		 * empty ones omitted */
+		lt_buf_add(&b, "\"apps\":{");
+		for (size_t i = 0; i < in->n_apps; i++) {
+			const meta_inspect_app *a = &in->apps[i];
+			lt_buf_add(&b, i > 0 ? "," : "");
+			meta_add_json_string(&b, a->name, strlen(a->name));
+			lt_buf_add(&b, ":{");
+			bool first = true;
+			if (a->n_env > 0) {
+				lt_buf_add(&b, "\"environment\":{");
+				for (size_t j = 0; j < a->n_env; j++) {
+					if (j > 0)
+						lt_buf_addc(&b, ',');
+					meta_add_json_string(&b, a->env[j].path,
+							   strlen(a->env[j].path));
+					lt_buf_addc(&b, ':');
+					meta_add_json_string(&b, a->env[j].content,
+							   trimmed_len(a->env[j].content));
+				}
+				lt_buf_addc(&b, '}');
+				first = false;
+			}
+			if (a->labels != NULL && json_object_size(a->labels) > 0) {
+				lt_buf_add(&b, first ? "\"labels\":" : ",\"labels\":");
+				meta_add_json_string_map(&b, a->labels, false);
+				first = false;
+			}
+			add_attr(&b, "runscript", a->runscript ? a->runscript : "", &first);
+			add_attr(&b, "startscript", a->startscript ? a->startscript : "", &first);
+			add_attr(&b, "test", a->test ? a->test : "", &first);
+			add_attr(&b, "helpfile", a->helpfile ? a->helpfile : "", &first);
+			lt_buf_addc(&b, '}');
+		}
+		lt_buf_add(&b, "},");
+	}
+	lt_buf_add(&b, "\"environment\":{");
 	for (size_t i = 0; i < in->n_env; i++) {
 		if (i > 0)
 			lt_buf_addc(&b, ',');

@@ -88,11 +88,23 @@ typedef struct meta_inspect_env {
 	const char *content;
 } meta_inspect_env;
 
+/* A SCIF app's entry (data.attributes.apps.<name>): its labels.json, scripts and
+ * env/9*-environment.sh files, from /scif/apps/<name>/scif. */
+typedef struct meta_inspect_app {
+	const char *name;
+	const meta_inspect_env *env;
+	size_t n_env;
+	const json_t *labels;
+	const char *runscript, *startscript, *test, *helpfile;
+} meta_inspect_app;
+
 typedef struct meta_inspect {
 	const meta_inspect_env *env;
 	size_t n_env;
 	const json_t *labels; /* object of strings, or NULL */
 	const char *runscript, *test, *helpfile, *deffile, *startscript;
+	const meta_inspect_app *apps; /* in name order */
+	size_t n_apps;
 } meta_inspect;
 
 char *meta_inspect_json(const meta_inspect *in);

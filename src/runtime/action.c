@@ -119,6 +119,20 @@ static int prepare_sh(rt_ctx *c, const char *command, rt_env *env, const rt_env 
 	rt_env_set(env, "LITHO_SH_KEYS", keys);
 	rt_env_set(env, "LITHO_SH_INJECT", snippet);
 	rt_env_set(env, "LITHO_SH_INFO", lt_log_get_level() >= LT_LOG_INFO ? "1" : "");
+	char ids[64];
+	snprintf(ids, sizeof(ids), "%u %u", (unsigned)c->payload_uid, (unsigned)c->payload_gid);
+	rt_env_set(env, "LITHO_SH_IDS", ids);
+	/* the end of the environment phase goes to a descriptor dash can name (0-9) */
+	c->phase_sh_fd = -1;
+	for (int fd = 3; fd <= 9 && c->phase_fd >= 0 && c->phase_sh_fd < 0; fd++)
+		if (fcntl(fd, F_GETFD) < 0 && errno == EBADF)
+			c->phase_sh_fd = fd;
+	if (c->phase_sh_fd >= 0) {
+		char n[2] = {(char)('0' + c->phase_sh_fd), '\0'};
+		rt_env_set(env, "LITHO_SH_PHASE_FD", n);
+	} else if (c->phase_fd >= 0) {
+		lt_debug("descriptors 3 to 9 are taken: no --runscript-timeout for the shell");
+	}
 	if (shlvl_copy != NULL)
 		rt_env_set(env, "LITHO_SH_SHLVL", shlvl_copy);
 	free(keys);

@@ -113,8 +113,11 @@ int rt_lookpath(const rt_env *env, const char *file, char **path);
  * The action script: run as /bin/sh -c rt_action_script /.singularity.d/actions/<action> ARGS.
  * Its input comes in the environment: everything rt_env_build produced, LITHO_SH_KEYS (the
  * names of those variables), LITHO_SH_INJECT (rt_env_inject_snippet), LITHO_SH_INFO ("1" to
- * print information messages), LITHO_SH_SHLVL (SHLVL as passed, when set). It removes them
- * before anything from the image runs.
+ * print information messages), LITHO_SH_SHLVL (SHLVL as passed, when set), LITHO_SH_IDS ("uid
+ * gid" of the payload, for the UID, EUID and GID shell variables that Apptainer's interpreter
+ * defines and dash does not), LITHO_SH_PHASE_FD (the descriptor to write a byte to when the
+ * environment phase is over, see timeout.c). It removes them before anything from the image
+ * runs.
  */
 static const char rt_action_script[] LT_UNUSED =
     "# litho's action script (see src/runtime/action_script.h)\n"
@@ -125,13 +128,20 @@ static const char rt_action_script[] LT_UNUSED =
     "# SHLVL as litho passed it: shells adjust their own copy at start-up\n"
     "__litho_hasshlvl=${LITHO_SH_SHLVL+x}\n"
     "__litho_shlvl=${LITHO_SH_SHLVL:-}\n"
-    "unset LITHO_SH_KEYS LITHO_SH_INJECT LITHO_SH_INFO LITHO_SH_SHLVL\n"
+    "__litho_ids=${LITHO_SH_IDS:-}\n"
+    "__litho_phase=${LITHO_SH_PHASE_FD:-}\n"
+    "unset LITHO_SH_KEYS LITHO_SH_INJECT LITHO_SH_INFO LITHO_SH_SHLVL LITHO_SH_IDS "
+    "LITHO_SH_PHASE_FD\n"
     "__litho_defpath=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n"
     "__litho_injected=\n"
     "__litho_rtvars=\n"
     "\n"
     "__litho_error() {\n"
-    "\tprintf 'litho: error: %s\\n' \"$1\" >&2\n"
+    "\tprintf 'ERROR:   %s\\n' \"$1\" >&2\n"
+    "}\n"
+    "\n"
+    "__litho_fatal() {\n"
+    "\tprintf 'FATAL:   %s\\n' \"$1\" >&2\n"
     "}\n"
     "\n"
     "__litho_note() {\n"
@@ -227,6 +237,13 @@ static const char rt_action_script[] LT_UNUSED =
     "# the shell's own prompt defaults are not the container's\n"
     "unset PS1 PS2 PS4\n"
     "export PWD\n"
+    "# Apptainer's interpreter defines UID, EUID and GID (not exported) unless the environment\n"
+    "# has them: APPTAINERENV_X='$UID' and the env scripts see them. bash has its own.\n"
+    "if [ -n \"$__litho_ids\" ]; then\n"
+    "\t[ -n \"${UID+x}\" ] || UID=${__litho_ids%% *}\n"
+    "\t[ -n \"${EUID+x}\" ] || EUID=${__litho_ids%% *}\n"
+    "\t[ -n \"${GID+x}\" ] || GID=${__litho_ids##* }\n"
+    "fi\n"
     "\n"
     "# Source the image's environment scripts in glob order.\n"
     "if [ -d /.singularity.d/env ]; then\n"
@@ -312,7 +329,13 @@ static const char rt_action_script[] LT_UNUSED =
     "export SINGULARITY_ENVIRONMENT=\"${APPTAINER_ENVIRONMENT}\"\n"
     "\n"
     "unset __litho_keys __litho_inject __litho_injected __litho_rtvars __litho_k __litho_s \\\n"
-    "\t__litho_p __litho_d __litho_rest __litho_defpath __litho_hasshlvl __litho_shlvl\n"
+    "\t__litho_p __litho_d __litho_rest __litho_defpath __litho_hasshlvl __litho_shlvl \\\n"
+    "\t__litho_ids\n"
+    "# the environment phase is over (--runscript-timeout)\n"
+    "if [ -n \"$__litho_phase\" ]; then\n"
+    "\teval \"printf . >&$__litho_phase; exec $__litho_phase>&-\"\n"
+    "fi\n"
+    "unset __litho_phase\n"
     "\n"
     "case $__litho_cmd in\n"
     "exec)\n"
@@ -320,7 +343,7 @@ static const char rt_action_script[] LT_UNUSED =
     "\t*/*) ;;\n"
     "\t*)\n"
     "\t\tif ! __litho_lookpath \"${1:-}\"; then\n"
-    "\t\t\t__litho_error \"\\\"${1:-}\\\": executable file not found in \\$PATH\"\n"
+    "\t\t\t__litho_fatal \"\\\"${1:-}\\\": executable file not found in \\$PATH\"\n"
     "\t\t\texit 255\n"
     "\t\tfi\n"
     "\t\t;;\n"

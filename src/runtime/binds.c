@@ -11,18 +11,39 @@ static void add_bind(rt_bind **binds, size_t *n, const char *src, const char *ds
 	(*n)++;
 }
 
-/* One "src[:dst[:opts]]" item; opts is "ro" or "rw" (comma lists are split by the caller). */
+/* Splits s at the separators sep that are not escaped with a backslash (at most max parts;
+ * the last one keeps the rest); "\," and "\:" become "," and ":" in the parts. */
+static size_t split_escaped(const char *s, char sep, char **parts, size_t max)
+{
+	size_t n = 0;
+	const char *start = s;
+	for (const char *p = s;; p++) {
+		if (*p == '\\' && (p[1] == ',' || p[1] == ':')) {
+			p++;
+			continue;
+		}
+		if (*p != '\0' && (*p != sep || n + 1 == max))
+			continue;
+		char *part = lt_xmalloc((size_t)(p - start) + 1), *o = part;
+		for (const char *q = start; q < p; q++) {
+			if (*q == '\\' && q + 1 < p && (q[1] == ',' || q[1] == ':'))
+				q++;
+			*o++ = *q;
+		}
+		*o = '\0';
+		parts[n++] = part;
+		if (*p == '\0')
+			break;
+		start = p + 1;
+	}
+	return n;
+}
+
+/* One "src[:dst[:opts]]" item; opts is "ro" or "rw". */
 static int parse_one(const char *item, rt_bind **binds, size_t *n, lt_error **err)
 {
-	char *copy = lt_xstrdup(item);
-	char *parts[3] = {copy, NULL, NULL};
-	int count = 1;
-	for (char *p = copy; *p && count < 3; p++) {
-		if (*p == ':') {
-			*p = '\0';
-			parts[count++] = p + 1;
-		}
-	}
+	char *parts[3] = {NULL, NULL, NULL};
+	split_escaped(item, ':', parts, 3);
 	const char *src = parts[0], *dst = parts[1] && *parts[1] ? parts[1] : parts[0];
 	bool ro = false;
 	int rc = 0;
@@ -32,33 +53,48 @@ static int parse_one(const char *item, rt_bind **binds, size_t *n, lt_error **er
 		if (strcmp(parts[2], "ro") == 0)
 			ro = true;
 		else if (strcmp(parts[2], "rw") != 0)
-			rc = lt_error_set(err, 0, "bind '%s': unknown option '%s' (ro or rw)", item,
-					  parts[2]);
+			rc = lt_error_set(err, 0,
+					  "bind '%s': %s is not a valid bind option (ro or rw)",
+					  item, parts[2]);
 	}
 	if (rc == 0 && dst[0] != '/')
-		rc = lt_error_set(err, 0, "bind '%s': the destination must be an absolute path",
-				  item);
+		rc = lt_error_set(err, 0,
+				  "bind '%s': unable to add %s to mount list: destination must be "
+				  "an absolute path",
+				  item, src);
 	if (rc == 0)
 		add_bind(binds, n, src, dst, ro);
-	free(copy);
+	for (size_t i = 0; i < 3; i++)
+		free(parts[i]);
 	return rc;
 }
 
 int rt_parse_binds(const char *spec, rt_bind **binds, size_t *n, lt_error **err)
 {
-	char *copy = lt_xstrdup(spec);
+	/* items are separated by unescaped commas; each keeps its escapes for parse_one */
 	int rc = 0;
-	char *save = NULL;
-	for (char *item = strtok_r(copy, ",", &save); item && rc == 0;
-	     item = strtok_r(NULL, ",", &save)) {
-		/* "ro"/"rw" alone continue the previous item (src:dst,ro is not valid in Apptainer
-		 * either, but "a:/a:ro,b" is) */
-		while (*item == ' ')
-			item++;
-		if (*item)
-			rc = parse_one(item, binds, n, err);
+	const char *start = spec;
+	for (const char *p = spec; rc == 0; p++) {
+		if (*p == '\\' && (p[1] == ',' || p[1] == ':')) {
+			p++;
+			continue;
+		}
+		if (*p != ',' && *p != '\0')
+			continue;
+		char *item = lt_xstrndup(start, (size_t)(p - start));
+		char *t = item;
+		while (*t == ' ')
+			t++;
+		size_t len = strlen(t);
+		while (len > 0 && t[len - 1] == ' ')
+			t[--len] = '\0';
+		if (*t)
+			rc = parse_one(t, binds, n, err);
+		free(item);
+		if (*p == '\0')
+			break;
+		start = p + 1;
 	}
-	free(copy);
 	return rc;
 }
 

@@ -187,6 +187,18 @@ static bool must_forward(const char *key, size_t len, bool clean)
 	return !clean;
 }
 
+/* --no-env / APPTAINER_NOENV (Apptainer 1.5): host variables by exact name that are not
+ * passed; TERM and the proxy variables still are, and APPTAINERENV_ overrides still apply. */
+static bool no_env(const rt_options *o, const char *key, size_t len)
+{
+	if (in_list(key, len, always_pass, LT_ARRAY_SIZE(always_pass)))
+		return false;
+	for (size_t i = 0; i < o->n_no_env; i++)
+		if (strlen(o->no_env[i]) == len && memcmp(o->no_env[i], key, len) == 0)
+			return true;
+	return false;
+}
+
 /* One override KEY=VALUE from `source` (for messages); first one set wins. */
 static void add_override(rt_env *inject, const char *source, const char *key, size_t klen,
 			 const char *value)
@@ -356,7 +368,7 @@ int rt_env_build(const rt_ctx *c, const char *command, rt_env *env, rt_env *inje
 		bool skip = false;
 		for (size_t i = 0; i < LT_ARRAY_SIZE(skipped_prefixes) && !skip; i++)
 			skip = strncmp(*e, skipped_prefixes[i], strlen(skipped_prefixes[i])) == 0;
-		if (skip || !must_forward(*e, kl, clean))
+		if (skip || !must_forward(*e, kl, clean) || no_env(o, *e, kl))
 			continue;
 		if (rt_env_getn(inject, *e, kl) != NULL)
 			continue;

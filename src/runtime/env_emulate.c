@@ -21,6 +21,7 @@ typedef struct emu {
 	rt_env locals; /* shell variables */
 	bool injected;
 	bool rtvars;
+	bool strict; /* a shell can run what the evaluator cannot: fail instead of skipping */
 	const rt_env *inject;
 	lt_error **err;
 } emu;
@@ -74,8 +75,9 @@ static void emu_fixpath(emu *m)
 	free(v);
 }
 
-/* Sources a file with the evaluator, on copies: a file it cannot handle is skipped whole. */
-static void emu_source(emu *m, const char *path, char *const *args, size_t n_args)
+/* Sources a file with the evaluator, on copies: a file it cannot handle is skipped whole, or
+ * with a shell to fall back on, fails the emulation (-1). */
+static int emu_source(emu *m, const char *path, char *const *args, size_t n_args)
 {
 	char *text = NULL;
 	size_t len = 0;
@@ -83,7 +85,7 @@ static void emu_source(emu *m, const char *path, char *const *args, size_t n_arg
 	if (lt_read_file(path, &text, &len, &e) < 0) {
 		lt_warn("Could not source %s: %s", path, e->message);
 		lt_error_free(&e);
-		return;
+		return 0;
 	}
 	rt_env cur, locals;
 	rt_env_copy(&cur, m->cur);
@@ -91,10 +93,14 @@ static void emu_source(emu *m, const char *path, char *const *args, size_t n_arg
 	rt_sh sh = {
 	    .exported = &cur, .locals = &locals, .args = args, .n_args = n_args, .name = path};
 	if (rt_sh_source(&sh, text, &e) < 0) {
-		lt_warn("Skipped %s, the image has no /bin/sh to run it: %s", path, e->message);
-		lt_error_free(&e);
 		rt_env_free(&cur);
 		rt_env_free(&locals);
+		free(text);
+		if (m->strict)
+			return lt_error_move(m->err, &e);
+		lt_warn("Skipped %s, the image has no /bin/sh to run it: %s", path, e->message);
+		lt_error_free(&e);
+		return 0;
 	} else {
 		rt_env_free(m->cur);
 		rt_env_free(&m->locals);
@@ -102,6 +108,7 @@ static void emu_source(emu *m, const char *path, char *const *args, size_t n_arg
 		m->locals = locals;
 	}
 	free(text);
+	return 0;
 }
 
 static int emu_inject(emu *m, char *const *args, size_t n_args)
@@ -216,18 +223,18 @@ static void emu_base(emu *m)
 }
 
 /* Apptainer's 95-apps.sh (the app directory was checked before). */
-static void emu_apps(emu *m, char *const *args, size_t n_args)
+static int emu_apps(emu *m, char *const *args, size_t n_args)
 {
 	const char *app = emu_get(m, "SINGULARITY_APPNAME");
 	if (app == NULL || app[0] == '\0')
-		return;
+		return 0;
 	char *name = lt_xstrdup(app);
 	emu_set(m, "SINGULARITY_APPNAME", name);
 	char *root = lt_strdup_printf("/scif/apps/%s", name);
 	if (!is_dir(root)) {
 		free(root);
 		free(name);
-		return;
+		return 0;
 	}
 	emu_set(m, "SCIF_APPS", "/scif/apps");
 	emu_set(m, "SCIF_APPROOT", root);
@@ -258,18 +265,20 @@ static void emu_apps(emu *m, char *const *args, size_t n_args)
 	}
 	free(lib);
 	static const char *const files[] = {"01-base.sh", "90-environment.sh"};
-	for (size_t i = 0; i < LT_ARRAY_SIZE(files); i++) {
+	int rc = 0;
+	for (size_t i = 0; i < LT_ARRAY_SIZE(files) && rc == 0; i++) {
 		char *f = lt_strdup_printf("%s/scif/env/%s", root, files[i]);
 		char *fallback = lt_strdup_printf("/scif/apps/singularity/scif/env/%s", files[i]);
 		if (is_file(f))
-			emu_source(m, f, args, n_args);
+			rc = emu_source(m, f, args, n_args);
 		else if (is_file(fallback))
-			emu_source(m, fallback, args, n_args);
+			rc = emu_source(m, fallback, args, n_args);
 		free(f);
 		free(fallback);
 	}
 	free(root);
 	free(name);
+	return rc;
 }
 
 static bool kept_name(const char *k, size_t len)
@@ -314,7 +323,7 @@ int rt_env_emulate(const rt_ctx *c, const rt_env *env, const rt_env *inject, boo
 	const rt_options *o = c->o;
 	char *const *args = o->args;
 	size_t n_args = o->n_args;
-	emu m = {.c = c, .cur = out, .inject = inject, .err = err};
+	emu m = {.c = c, .cur = out, .inject = inject, .err = err, .strict = strict};
 	rt_env_init(out);
 	rt_env_init(&m.locals);
 
@@ -328,6 +337,15 @@ int rt_env_emulate(const rt_ctx *c, const rt_env *env, const rt_env *inject, boo
 	if (cwd != NULL) {
 		rt_env_set(out, "PWD", cwd);
 		free(cwd);
+	}
+	/* the shell variables of Apptainer's interpreter, unless the environment has them */
+	char id[16];
+	static const char *const ids[] = {"UID", "EUID", "GID"};
+	for (size_t i = 0; i < LT_ARRAY_SIZE(ids); i++) {
+		snprintf(id, sizeof(id), "%u",
+			 i < 2 ? (unsigned)c->payload_uid : (unsigned)c->payload_gid);
+		if (rt_env_get(out, ids[i]) == NULL)
+			rt_env_set(&m.locals, ids[i], id);
 	}
 
 	/* the image's environment scripts */
@@ -350,13 +368,14 @@ int rt_env_emulate(const rt_ctx *c, const rt_env *env, const rt_env *inject, boo
 			const char *base = s + strlen("/.singularity.d/env/");
 			if (!is_file(s))
 				continue;
+			int rc = 0;
 			if (strcmp(base, "90-environment.sh") == 0) {
 				if (emu_get(&m, "PATH") == NULL)
 					emu_fixpath(&m);
-				emu_source(&m, s, args, n_args);
+				rc = emu_source(&m, s, args, n_args);
 			} else if (strcmp(base, "10-docker2singularity.sh") == 0 ||
 				   strcmp(base, "10-docker.sh") == 0) {
-				emu_source(&m, s, args, n_args);
+				rc = emu_source(&m, s, args, n_args);
 				emu_fixpath(&m);
 			} else if (strict && !standard_script(s, base)) {
 				lt_error_set(err, 0, "%s is not Apptainer's: it needs a shell", s);
@@ -371,15 +390,20 @@ int rt_env_emulate(const rt_ctx *c, const rt_env *env, const rt_env *inject, boo
 			} else if (strcmp(base, "99-runtimevars.sh") == 0) {
 				emu_runtimevars(&m);
 			} else if (strcmp(base, "95-apps.sh") == 0) {
-				emu_apps(&m, args, n_args);
+				rc = emu_apps(&m, args, n_args);
 			} else {
-				emu_source(&m, s, args, n_args);
+				rc = emu_source(&m, s, args, n_args);
+			}
+			if (rc < 0) {
+				lt_strv_clear(&names);
+				goto fail;
 			}
 		}
 		lt_strv_clear(&names);
 	} else {
 		if (is_file("/environment")) {
-			emu_source(&m, "/environment", args, n_args);
+			if (emu_source(&m, "/environment", args, n_args) < 0)
+				goto fail;
 			emu_fixpath(&m);
 		}
 		if (emu_inject(&m, args, n_args) < 0)

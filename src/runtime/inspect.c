@@ -769,9 +769,23 @@ static int inspect_meta(image *img, const rt_inspect_opts *o, const char *app, m
 			json_object_set_new(m->attrs, "apps", json_deep_copy(apps));
 	}
 
-	/* what the in-container snippet would print */
+	/* what the in-container snippet would print; also when the metadata lacks the apps the
+	 * image has (litho wrote none before): they are read from the image then */
 	walk w = {.img = img, .m = m};
 	bool script = sifm == NULL;
+	if (!script && (o->list_apps || app != NULL || all) &&
+	    json_object_size(json_object_get(sifm, "apps")) == 0) {
+		lt_error *e = NULL;
+		lt_strv found = {0};
+		if (image_mount_sif(img, &e) == 0 && image_list(img, "/scif/apps", &found, &e) == 0)
+			for (size_t i = 0; i < found.n && !script; i++) {
+				char *scif = lt_strdup_printf("/scif/apps/%s/scif", found.v[i]);
+				script = image_is_dir(img, scif);
+				free(scif);
+			}
+		lt_error_free(&e);
+		lt_strv_clear(&found);
+	}
 	const char *want[7];
 	const char *want_section[7];
 	size_t n_want = 0;

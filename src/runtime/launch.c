@@ -258,7 +258,9 @@ static int unsquash(rt_ctx *c, image_src *im, lt_error **err)
 	char *parent = lt_path_dirname(base);
 	im->unsquash_parent = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	free(parent);
-	lt_info("Converting %s to a temporary sandbox in %s", c->image_name, base);
+	/* Apptainer's words; where it goes is a debug detail */
+	lt_info("Converting SIF file to temporary sandbox...");
+	lt_debug("extracting %s to %s", c->image_name, base);
 	char *root = lt_path_join(base, "root");
 	im->unsquashed = base;
 	if (sq_extract(im->sq, root, err) < 0) {
@@ -277,6 +279,8 @@ typedef struct waiter {
 	int error_fd; /* read end: the container's setup error, EOF once it execs */
 	char *error;  /* setup error message */
 	int status;   /* wait status of the payload */
+	int phase_fd; /* read end: the end of the environment phase (timeout.c) */
+	uint64_t phase_us;
 	struct rt_fuse *fuse;
 	bool stragglers;
 } waiter;
@@ -284,35 +288,12 @@ typedef struct waiter {
 /* Children of this process other than the payload: orphans the subreaper adopted. */
 static size_t list_children(pid_t self, pid_t *out, size_t max)
 {
-	size_t n = 0;
-	DIR *d = opendir("/proc");
-	if (d == NULL)
-		return 0;
-	struct dirent *de;
-	while ((de = readdir(d)) != NULL && n < max) {
-		char *end = NULL;
-		long pid = strtol(de->d_name, &end, 10);
-		if (*end != '\0' || pid <= 0)
-			continue;
-		char path[64], buf[512];
-		snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
-		int fd = open(path, O_RDONLY | O_CLOEXEC);
-		if (fd < 0)
-			continue;
-		ssize_t len = read(fd, buf, sizeof(buf) - 1);
-		close(fd);
-		if (len <= 0)
-			continue;
-		buf[len] = '\0';
-		char *rp = strrchr(buf, ')');
-		if (rp == NULL)
-			continue;
-		char state;
-		long ppid;
-		if (sscanf(rp + 2, "%c %ld", &state, &ppid) == 2 && ppid == self)
-			out[n++] = (pid_t)pid;
-	}
-	closedir(d);
+	rt_proc *v = NULL;
+	size_t all = rt_procs_list(&v), n = 0;
+	for (size_t i = 0; i < all && n < max; i++)
+		if (v[i].ppid == self)
+			out[n++] = v[i].pid;
+	free(v);
 	return n;
 }
 
@@ -353,7 +334,12 @@ static void *wait_payload(void *arg)
 		buf[total] = '\0';
 		w->error = lt_xstrdup(buf);
 	}
-	lt_debug("%.2f ms: the payload runs", launch_ms());
+	lt_debug("%.2f ms: the container runs", launch_ms());
+	char *timeout = rt_phase_wait(w->payload, w->phase_fd, w->phase_us);
+	if (timeout != NULL) {
+		free(w->error);
+		w->error = timeout;
+	}
 	while (waitpid(w->payload, &w->status, 0) < 0 && errno == EINTR) {
 	}
 	payload_pid = 0;
@@ -372,7 +358,8 @@ static void ctx_init(rt_ctx *c, const rt_options *o)
 	c->o = o;
 	c->uid = getuid();
 	c->gid = getgid();
-	c->root = c->uid == 0;
+	/* --userns: root takes the unprivileged path too (a user namespace mapping 0 to 0) */
+	c->root = c->uid == 0 && !o->userns;
 	c->umask = lt_umask();
 	struct passwd *pw = getpwuid(c->uid);
 	c->user_name = pw ? lt_xstrdup(pw->pw_name) : lt_strdup_printf("uid%u", (unsigned)c->uid);
@@ -411,6 +398,7 @@ static void ctx_init(rt_ctx *c, const rt_options *o)
 		lt_warn("--writable-tmpfs is ignored with --writable");
 	c->writable_tmpfs = o->writable_tmpfs && !o->writable;
 	c->idmap_ready_fd = c->idmap_go_fd = -1;
+	c->phase_fd = c->phase_sh_fd = -1;
 	/* APPTAINER_BIND as Apptainer sets it: the user binds */
 	char *list = lt_xstrdup("");
 	for (size_t i = 0; i < o->n_binds; i++) {
@@ -440,6 +428,7 @@ static void ctx_free(rt_ctx *c)
 	free(c->newuidmap);
 	free(c->newgidmap);
 	free(c->seccomp_prog);
+	free(c->payload_groups);
 }
 
 /* Ends the launcher the way the payload ended: same exit code, or death by the same
@@ -450,14 +439,7 @@ static int pass_status(int status)
 		return WEXITSTATUS(status);
 	if (WIFSIGNALED(status)) {
 		int sig = WTERMSIG(status);
-		struct rlimit no_core = {0, 0};
-		setrlimit(RLIMIT_CORE, &no_core);
-		signal(sig, SIG_DFL);
-		sigset_t set;
-		sigemptyset(&set);
-		sigaddset(&set, sig);
-		pthread_sigmask(SIG_UNBLOCK, &set, NULL);
-		raise(sig);
+		rt_raise_like(sig);
 		return 128 + sig;
 	}
 	return 255;
@@ -473,6 +455,9 @@ int rt_launch(const rt_options *o, int *status, lt_error **err)
 	struct rt_fuse *fuse = NULL;
 	int rc = -1;
 
+	if (rt_ns_resolve(&c, err) < 0 || rt_privs_resolve(&c, err) < 0 ||
+	    rt_phase_resolve(&c, err) < 0)
+		goto out;
 	if (o->env_file && lt_read_file(o->env_file, &c.env_file_data, NULL, err) < 0)
 		goto out;
 	if (open_image(&c, &im, err) < 0)
@@ -502,7 +487,7 @@ int rt_launch(const rt_options *o, int *status, lt_error **err)
 	if (prepare_session(&c, err) < 0 || enter_outer_namespace(&c, err) < 0 ||
 	    mount_session(&c, err) < 0)
 		goto out;
-	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) {
+	if (rt_privs_nnp(&c) && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) {
 		lt_error_set(err, errno, "PR_SET_NO_NEW_PRIVS");
 		goto out;
 	}
@@ -510,8 +495,8 @@ int rt_launch(const rt_options *o, int *status, lt_error **err)
 		/* read-only like a SIF unless --writable: a sandbox is not changed by running it */
 		if (mount(im.dir_path, c.image_mount, NULL, MS_BIND | MS_REC, NULL) < 0 ||
 		    mount(NULL, c.image_mount, NULL,
-			  MS_REMOUNT | MS_BIND | (o->writable ? 0 : MS_RDONLY) | MS_NOSUID |
-			      rt_locked_flags(c.image_mount),
+			  MS_REMOUNT | MS_BIND | (o->writable ? 0 : MS_RDONLY) |
+			      (rt_privs_nnp(&c) ? MS_NOSUID : 0) | rt_locked_flags(c.image_mount),
 			  NULL) < 0) {
 			lt_error_set(err, errno, "binding the sandbox %s", c.image_path);
 			goto out;
@@ -520,7 +505,8 @@ int rt_launch(const rt_options *o, int *status, lt_error **err)
 		int r = -1;
 		if (c.root) {
 			lt_error *loop_err = NULL;
-			r = rt_loop_mount(im.fd, im.offset, im.size, c.image_mount, &loop_err);
+			r = rt_loop_mount(im.fd, im.offset, im.size, c.image_mount,
+					  !o->allow_setuid, &loop_err);
 			if (r < 0) {
 				lt_verbose("%s; serving the image with FUSE instead",
 					   loop_err->message);
@@ -533,18 +519,26 @@ int rt_launch(const rt_options *o, int *status, lt_error **err)
 	}
 
 	lt_debug("%.2f ms: image mounted", launch_ms());
-	int pipefd[2];
+	int pipefd[2], phase[2];
 	if (pipe2(pipefd, O_CLOEXEC) < 0) {
 		lt_error_set(err, errno, "pipe");
 		goto out;
 	}
+	if (pipe2(phase, O_CLOEXEC) < 0) {
+		lt_error_set(err, errno, "pipe");
+		close_fds(pipefd, 2);
+		goto out;
+	}
+	c.phase_fd = phase[1];
 	/* RT_FAKEROOT_SUBID: the container process asks for its id maps on ready[] and waits
 	 * for them on go[] */
 	int ready[2] = {-1, -1}, go[2] = {-1, -1};
 	if (c.fakeroot == RT_FAKEROOT_SUBID &&
 	    (pipe2(ready, O_CLOEXEC) < 0 || pipe2(go, O_CLOEXEC) < 0)) {
 		lt_error_set(err, errno, "pipe");
-		close_fds((int[]){pipefd[0], pipefd[1], ready[0], ready[1], go[0], go[1]}, 6);
+		close_fds((int[]){pipefd[0], pipefd[1], phase[0], phase[1], ready[0], ready[1],
+				  go[0], go[1]},
+			  8);
 		goto out;
 	}
 	c.idmap_ready_fd = ready[1];
@@ -557,16 +551,18 @@ int rt_launch(const rt_options *o, int *status, lt_error **err)
 	if (pid < 0) {
 		lt_error_set(err, errno, "fork");
 		pthread_sigmask(SIG_SETMASK, &old, NULL);
-		close_fds((int[]){pipefd[0], pipefd[1], ready[0], ready[1], go[0], go[1]}, 6);
+		close_fds((int[]){pipefd[0], pipefd[1], phase[0], phase[1], ready[0], ready[1],
+				  go[0], go[1]},
+			  8);
 		goto out;
 	}
 	if (pid == 0) {
-		close_fds((int[]){pipefd[0], ready[0], go[1]}, 3);
+		close_fds((int[]){pipefd[0], phase[0], ready[0], go[1]}, 4);
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		pthread_sigmask(SIG_SETMASK, &old, NULL);
 		rt_container_main(&c, pipefd[1]);
 	}
-	close_fds((int[]){pipefd[1], ready[1], go[0]}, 3);
+	close_fds((int[]){pipefd[1], phase[1], ready[1], go[0]}, 4);
 	if (c.fakeroot == RT_FAKEROOT_SUBID) {
 		int r = rt_subid_map_child(&c, pid, ready[0], go[1], err);
 		close_fds((int[]){ready[0], go[1]}, 2);
@@ -575,7 +571,7 @@ int rt_launch(const rt_options *o, int *status, lt_error **err)
 			while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {
 			}
 			pthread_sigmask(SIG_SETMASK, &old, NULL);
-			close(pipefd[0]);
+			close_fds((int[]){pipefd[0], phase[0]}, 2);
 			goto out;
 		}
 	}
@@ -583,7 +579,11 @@ int rt_launch(const rt_options *o, int *status, lt_error **err)
 	install_forwarding();
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 
-	waiter w = {.payload = pid, .error_fd = pipefd[0], .fuse = fuse};
+	waiter w = {.payload = pid,
+		    .error_fd = pipefd[0],
+		    .phase_fd = phase[0],
+		    .phase_us = c.phase_us,
+		    .fuse = fuse};
 	pthread_t thread;
 	if (pthread_create(&thread, NULL, wait_payload, &w) != 0) {
 		wait_payload(&w);
@@ -592,7 +592,7 @@ int rt_launch(const rt_options *o, int *status, lt_error **err)
 			rt_fuse_serve(fuse);
 		pthread_join(thread, NULL);
 	}
-	close(pipefd[0]);
+	close_fds((int[]){pipefd[0], phase[0]}, 2);
 	lt_debug("%.2f ms: FUSE server stopped", launch_ms());
 	if (w.error != NULL) {
 		lt_error_set(err, 0, "%s", w.error);

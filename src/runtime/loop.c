@@ -35,7 +35,8 @@ static int attach(int loop_fd, int image_fd, uint64_t offset, uint64_t size)
 	return 0;
 }
 
-int rt_loop_mount(int image_fd, uint64_t offset, uint64_t size, const char *target, lt_error **err)
+int rt_loop_mount(int image_fd, uint64_t offset, uint64_t size, const char *target, bool nosuid,
+		  lt_error **err)
 {
 	int ctl = open("/dev/loop-control", O_RDWR | O_CLOEXEC);
 	if (ctl < 0)
@@ -62,7 +63,8 @@ int rt_loop_mount(int image_fd, uint64_t offset, uint64_t size, const char *targ
 			lt_error_set(err, e, "attaching %s", dev);
 			break;
 		}
-		if (mount(dev, target, "squashfs", MS_RDONLY | MS_NODEV, NULL) < 0) {
+		unsigned long flags = MS_RDONLY | MS_NODEV | (nosuid ? MS_NOSUID : 0);
+		if (mount(dev, target, "squashfs", flags, NULL) < 0) {
 			lt_error_set(err, errno, "mounting %s (SquashFS) on %s", dev, target);
 			ioctl(fd, LOOP_CLR_FD, 0);
 			close(fd);

@@ -37,7 +37,7 @@ typedef struct rt_options {
 	const char *home;    /* -H/--home "src[:dst]", NULL = the caller's $HOME */
 	bool no_home;	     /* --no-home */
 	bool contain;	     /* -c/--contain: minimal /dev, empty /tmp, /var/tmp, home */
-	bool containall;     /* -C/--containall: contain + cleanenv + (ipc, pid in Apptainer) */
+	bool containall;     /* -C/--containall: contain + cleanenv + ipc + pid */
 	bool cleanenv;	     /* -e/--cleanenv */
 	bool writable_tmpfs; /* --writable-tmpfs */
 	uint64_t tmpfs_size; /* size of --writable-tmpfs and of the session tmpfs, bytes */
@@ -72,6 +72,39 @@ typedef struct rt_options {
 	 * /etc/hosts are bound (made in a --writable image when it lacks them, as Apptainer's
 	 * build skeleton has them). */
 	bool build_config;
+
+	/* Namespaces (namespaces.c). --containall implies pid and ipc; no_pid wins over pid,
+	 * --containall and --compat (what Apptainer documents; its code ignores --no-pid). */
+	bool pid;	      /* -p/--pid: a PID namespace with a small init as PID 1 */
+	bool no_pid;	      /* --no-pid */
+	bool no_init;	      /* --no-init: the payload itself is PID 1 */
+	bool ipc;	      /* -i/--ipc */
+	bool uts;	      /* --uts (implied by hostname) */
+	const char *hostname; /* --hostname NAME */
+	bool net;	      /* -n/--net */
+	const char *network;  /* --network TYPE[,TYPE]: only "none" (loopback only) */
+	bool userns;	      /* -u/--userns: the unprivileged path even as root */
+
+	/* Privileges (privs.c) */
+	bool allow_setuid;     /* --allow-setuid: root only, no nosuid, no NO_NEW_PRIVS */
+	bool keep_privs;       /* --keep-privs: root only, full capabilities */
+	bool no_privs;	       /* --no-privs: no capabilities at all */
+	const char *add_caps;  /* --add-caps a,b */
+	const char *drop_caps; /* --drop-caps a,b */
+	const char **security; /* --security uid:N, gid:N[:N...] */
+	size_t n_security;
+
+	/* Scratch space */
+	const char *workdir;  /* -W/--workdir: backs --contain's /tmp, /var/tmp, home, --scratch */
+	const char **scratch; /* -S/--scratch DIRs inside */
+	size_t n_scratch;
+	bool underlay; /* --underlay (litho always makes missing mount points so) */
+
+	char **no_env; /* --no-env / APPTAINER_NOENV: host variables not passed */
+	size_t n_no_env;
+	/* --runscript-timeout, a Go duration ("90s", "1m30s"): how long the environment phase
+	 * (the image's env scripts, up to the payload's exec) may take; NULL = one minute */
+	const char *runscript_timeout;
 } rt_options;
 
 /* Runs the action. On success *status is what the launcher should exit with: the payload's
@@ -92,7 +125,8 @@ int rt_fakeroot_enter(bool allow_subids, bool *subids, lt_error **err);
  * device mknod only with subordinate ids); nothing outside a user namespace. */
 int rt_fakeroot_host_filter(lt_error **err);
 
-/* Parses one -B/--bind value "src[:dst[:ro|rw]][,src2...]" (appending to *binds). */
+/* Parses one -B/--bind value "src[:dst[:ro|rw]][,src2...]" (appending to *binds); "\," and
+ * "\:" are a comma and a colon of a path. */
 int rt_parse_binds(const char *spec, rt_bind **binds, size_t *n, lt_error **err);
 /* Parses a --mount value "type=bind,source=/a,destination=/b[,readonly]". */
 int rt_parse_mount(const char *spec, rt_bind **binds, size_t *n, lt_error **err);
@@ -127,5 +161,13 @@ int rt_inspect(FILE *out, const char *image, const rt_inspect_opts *o, lt_error 
 /* `apptainer run-help`: the help text of the image (or app), else "No help sections were
  * defined for this image". */
 int rt_run_help(FILE *out, const char *image, const char *app, lt_error **err);
+/* Linux capabilities by Apptainer's names (CAP_CHOWN ...), in number order. */
+size_t rt_cap_count(void);
+const char *rt_cap_name(size_t i);
+const char *rt_cap_description(size_t i);
+/* " chown", "cap_Chown" -> "CAP_CHOWN" (a new string); rt_cap_lookup: its number, -1 when
+ * unknown. */
+char *rt_cap_normalize(const char *name);
+int rt_cap_lookup(const char *normalized);
 
 #endif

@@ -2,7 +2,10 @@
 #ifndef LITHO_RUNTIME_INTERNAL_H
 #define LITHO_RUNTIME_INTERNAL_H
 
+#include <signal.h>
+#include <stdarg.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "runtime/runtime.h"
@@ -52,6 +55,22 @@ typedef struct rt_ctx {
 	void *seccomp_prog;		 /* RT_FAKEROOT_SECCOMP: BPF instructions */
 	size_t seccomp_len;		 /* in bytes */
 	const char *apt_config;		 /* APT_CONFIG inside, NULL when not provided */
+	/* namespaces.c: what rt_ns_resolve decided */
+	int ns_flags; /* CLONE_NEWPID, NEWIPC, NEWUTS, NEWNET for the container */
+	bool init;    /* a PID namespace whose PID 1 is litho's init */
+	bool contain; /* --contain, --containall */
+	/* privs.c: what rt_privs_resolve decided */
+	bool privs_set;	   /* capabilities to set before the payload runs */
+	uint64_t caps;	   /* their set */
+	bool ids_set;	   /* --security uid/gid */
+	uid_t payload_uid; /* the payload's ids inside */
+	gid_t payload_gid;
+	gid_t *payload_groups; /* --security gid:A:B: the supplementary groups */
+	size_t n_payload_groups;
+	/* timeout.c: the environment phase (--runscript-timeout) */
+	int phase_fd;	   /* the container's end: a byte or EOF ends the phase; -1 = none */
+	int phase_sh_fd;   /* the number the action script writes it to (3..9), -1 = none */
+	uint64_t phase_us; /* its length */
 } rt_ctx;
 
 /* The container process: namespaces, mounts, pivot_root, then execve. Never returns: on a
@@ -63,6 +82,13 @@ unsigned long rt_locked_flags(const char *path);
 /* Writes data to a /proc file (uid_map, setgroups...) in one write, as the kernel wants. */
 int rt_write_proc(const char *path, const char *data, lt_error **err);
 _Noreturn void rt_container_main(rt_ctx *c, int error_fd);
+/* exec.c: a setup error of the container: the message to the launcher (error_fd), status
+ * 255. */
+_Noreturn void rt_fail_v(int error_fd, int e, const char *fmt, va_list ap) LT_PRINTF(3, 0);
+/* exec.c: with a PID namespace, forks its PID 1 and returns in it (the caller stays outside
+ * as its parent, see rt_relay); after pivot_root, runs the action. */
+void rt_pidns_split(rt_ctx *c, int error_fd);
+_Noreturn void rt_container_exec(rt_ctx *c, int error_fd);
 
 /* preflight.c */
 int rt_explain_userns(int e, lt_error **err);
@@ -72,8 +98,10 @@ bool rt_fuse_usable(char **reason);
 char *rt_make_passwd(const rt_ctx *c, const char *image_passwd);
 char *rt_make_group(const rt_ctx *c, const char *image_group);
 
-/* loop.c: as root, mount the SquashFS at offset/size of image_fd on target. */
-int rt_loop_mount(int image_fd, uint64_t offset, uint64_t size, const char *target, lt_error **err);
+/* loop.c: as root, mount the SquashFS at offset/size of image_fd on target (nodev, and nosuid
+ * unless --allow-setuid). */
+int rt_loop_mount(int image_fd, uint64_t offset, uint64_t size, const char *target, bool nosuid,
+		  lt_error **err);
 
 /* fuse.c: the in-process FUSE server. */
 struct rt_fuse;
@@ -119,6 +147,54 @@ enum rt_ns_ids {
 };
 enum rt_ns_ids rt_ns_mapped_ids(void);
 int rt_seccomp_apply(const void *prog, size_t len);
+
+/* namespaces.c */
+/* Decides c->ns_flags and c->init from the options and checks --hostname and --network; the
+ * messages are Apptainer's. */
+int rt_ns_resolve(rt_ctx *c, lt_error **err);
+/* In the container after unshare(c->ns_flags): the host name, the loopback interface. */
+int rt_ns_setup(const rt_ctx *c, lt_error **err);
+/* Whether name is a host name Apptainer accepts (RFC 1123 labels). */
+bool rt_hostname_valid(const char *name);
+
+/* init.c: with all signals blocked before child was forked, relays every signal that was not
+ * sent by the kernel (a terminal already signals the whole process group) to child and ends
+ * the way child ended. As PID 1 of a namespace (as_init) it also reaps the orphans it adopts
+ * and exits 128 + signal when child was killed, like Apptainer's appinit; otherwise it dies of
+ * the same signal. */
+_Noreturn void rt_relay(pid_t child, bool as_init);
+/* fork() with all signals blocked in the parent (for rt_relay), the caller's mask restored in
+ * the child, which dies with its parent. */
+pid_t rt_fork_relayed(sigset_t *saved);
+/* Dies of sig (default action, unblocked, no core file); returns when sig does not kill. */
+void rt_raise_like(int sig);
+
+/* procs.c: the machine's processes, from /proc (malloc'ed; free the array). */
+typedef struct rt_proc {
+	pid_t pid, ppid;
+	unsigned long long start; /* clock ticks after boot */
+} rt_proc;
+size_t rt_procs_list(rt_proc **out);
+
+/* privs.c */
+/* Checks and decides the payload's privileges (--allow-setuid, --keep-privs, --no-privs,
+ * --add-caps, --drop-caps, --security): Apptainer's messages and warnings. */
+int rt_privs_resolve(rt_ctx *c, lt_error **err);
+/* Whether the payload runs with PR_SET_NO_NEW_PRIVS: always but for root's --allow-setuid. */
+bool rt_privs_nnp(const rt_ctx *c);
+/* In the payload's process right before execve: ids and capabilities as decided. */
+int rt_privs_apply(const rt_ctx *c, lt_error **err);
+
+/* timeout.c */
+/* c->phase_us from --runscript-timeout (default one minute). */
+int rt_phase_resolve(rt_ctx *c, lt_error **err);
+/* In the launcher once the container has exec'd its first program: waits until the
+ * environment phase ends (a byte or EOF on fd, or the payload is gone); after timeout_us it
+ * kills the payload and everything it started and returns Apptainer's message (NULL
+ * otherwise). */
+char *rt_phase_wait(pid_t payload, int fd, uint64_t timeout_us);
+/* In the container right before the payload's execve: the shell's copy of the phase's fd. */
+void rt_phase_exec(const rt_ctx *c);
 
 /* Environment and action (env.c, action.c). Called inside the container after pivot_root,
  * with the working directory set: fills the path, argv and envp for execve. */

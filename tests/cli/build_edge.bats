@@ -337,10 +337,10 @@ need_build() {
 	assert_layer_digest_in_message "$(grep WARNING "$BATS_FILE_TMPDIR/latest.log")" \
 		"$(layer_digest "$E" latest 3)"
 	run "$LITHO" build o.sif "oci:$E:err-link-outside"
-	[[ $status -eq 1 ]]
+	[[ $status -eq 255 ]]
 	assert_layer_digest_in_message "$output" "$(layer_digest "$E" err-link-outside 1)"
 	run "$LITHO" build o.sif "oci:$E:err-bare-wh"
-	[[ $status -eq 1 ]]
+	[[ $status -eq 255 ]]
 	assert_layer_digest_in_message "$output" "$(layer_digest "$E" err-bare-wh 2)"
 }
 

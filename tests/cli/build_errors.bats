@@ -136,7 +136,7 @@ context_once() {
 	for src in "oci:$B/flip-header:good" "oci:$B/flip-data:good" "oci:$B/missing-blob:good" \
 		"oci:$B/short-blob:good" "oci:$B/layout:trunc-gzip" "oci:$B/layout:diffid-mismatch"; do
 		run "$LITHO" build out/o.sif "$src"
-		[[ $status -eq 1 ]]
+		[[ $status -eq 255 ]]
 		layer_numbers_are 2
 		context_once "layer 2/2"
 		context_once "$src"
@@ -148,7 +148,7 @@ context_once() {
 	touch -d @1000000000 out/o.sif
 	cp -p out/o.sif keep
 	run "$LITHO" build out/o.sif "oci:$B/layout:good"
-	[[ $status -eq 1 ]]
+	[[ $status -eq 255 ]]
 	[[ $output == *out/o.sif* ]]
 	[[ $output == *exists* ]]
 	cmp out/o.sif keep
@@ -156,7 +156,7 @@ context_once() {
 	assert_clean_dir out o.sif
 	# a failed -F build also leaves the old file alone
 	run "$LITHO" build -F out/o.sif "oci:$B/layout:trunc-gzip"
-	[[ $status -eq 1 ]]
+	[[ $status -eq 255 ]]
 	cmp out/o.sif keep
 	assert_clean_dir out o.sif
 }
@@ -177,7 +177,7 @@ context_once() {
 
 @test "an output directory that does not exist" {
 	run "$LITHO" build out/missing/o.sif "oci:$B/layout:good"
-	[[ $status -eq 1 ]]
+	[[ $status -eq 255 ]]
 	[[ $output == *out/missing/o.sif* ]]
 	refute_crash_output "$output"
 	assert_clean_dir out
@@ -194,7 +194,7 @@ context_once() {
 	listing=$(ls -A full)
 	cmp -s full/o.sif keep && kept=yes
 	umount full
-	[[ $status -eq 1 ]]
+	[[ $status -eq 255 ]]
 	[[ $output == *full/o.sif* ]]
 	[[ $output == *"No space left on device"* ]]
 	refute_crash_output "$output"

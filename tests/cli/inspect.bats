@@ -316,37 +316,37 @@ EOF
 	done
 }
 
-@test "bad input: exit 1 with a clear message" {
+@test "bad input: exit 255 (Apptainer's FATAL) with a clear message" {
 	run_split linspect nonexistent.sif
-	[ "$status" -eq 1 ]
+	[ "$status" -eq 255 ]
 	[[ $stderr == *"could not open image nonexistent.sif"* ]]
 	echo "not an image" >plain.txt
 	run_split linspect plain.txt
-	[ "$status" -eq 1 ]
+	[ "$status" -eq 255 ]
 	[[ $stderr == *"plain.txt is not a SIF image"* ]]
 	"$LITHO" sif new empty.sif
 	run_split linspect empty.sif
-	[ "$status" -eq 1 ]
+	[ "$status" -eq 255 ]
 	[[ $stderr == *"empty.sif has no root file system partition"* ]]
 	run_split "$LITHO" run-help nonexistent.sif
-	[ "$status" -eq 1 ]
+	[ "$status" -eq 255 ]
 	[[ $stderr == *"container not found: nonexistent.sif"* ]]
 	run_split "$LITHO" run-help empty.sif
-	[ "$status" -eq 1 ]
+	[ "$status" -eq 255 ]
 	[[ $stderr == *"has no root file system partition"* ]]
 	refute_crash_output "$stderr"
 }
 
-@test "usage errors: exit 2" {
+@test "usage errors: exit 1, as cobra's" {
 	run_split linspect
-	[ "$status" -eq 2 ]
+	[ "$status" -eq 1 ]
 	[[ $stderr == *"Usage: litho inspect"* ]]
 	run_split linspect "$BUSYBOX" extra
-	[ "$status" -eq 2 ]
+	[ "$status" -eq 1 ]
 	run_split linspect --bogus "$BUSYBOX"
-	[ "$status" -eq 2 ]
+	[ "$status" -eq 1 ]
 	run_split "$LITHO" run-help
-	[ "$status" -eq 2 ]
+	[ "$status" -eq 1 ]
 	run_split linspect --help
 	[ "$status" -eq 0 ]
 	[[ $output == *"--list-apps"* ]]

@@ -77,7 +77,7 @@ cache_count() {
 	[[ $status -eq 0 ]]
 	cp umoci_latest.sif first.sif
 	litho pull --no-https "docker://$REG_OPEN/test/umoci:latest"
-	[[ $status -eq 1 ]]
+	[[ $status -eq 255 ]]
 	[[ $stderr == *"umoci_latest.sif already exists (use --force to overwrite it)"* ]]
 	assert_same_file first.sif umoci_latest.sif
 	litho pull --force --no-https "docker://$REG_OPEN/test/umoci:latest"
@@ -111,23 +111,23 @@ cache_count() {
 
 @test "pull: bad references and missing images fail clearly and leave nothing" {
 	litho pull --no-https "docker://$REG_OPEN/test/umoci:nope"
-	[[ $status -eq 1 ]]
+	[[ $status -eq 255 ]]
 	[[ $stderr == *"docker://$REG_OPEN/test/umoci:nope"*"manifest unknown"* ]]
 	litho pull --no-https "docker://$REG_OPEN/test/nothere:1"
-	[[ $status -eq 1 ]]
+	[[ $status -eq 255 ]]
 	[[ $stderr == *"docker://$REG_OPEN/test/nothere:1"* ]]
 	litho pull x.sif /etc/passwd
-	[[ $status -eq 1 ]]
+	[[ $status -eq 255 ]]
 	[[ $stderr == *"/etc/passwd: not an image reference"* ]]
 	litho pull
-	[[ $status -eq 2 ]]
+	[[ $status -eq 1 ]]
 	litho pull --sandbox "docker://$REG_OPEN/test/umoci:dup"
 	[[ $status -ne 0 && $stderr == *"--sandbox is not supported"* ]]
 	# a closed port: a quick, clear failure
 	local port
 	port=$(free_port)
 	litho pull --no-https "docker://127.0.0.1:$port/test/umoci:dup"
-	[[ $status -eq 1 ]]
+	[[ $status -eq 255 ]]
 	[[ $stderr == *"127.0.0.1:$port"* ]]
 	[[ -z $(find . -name '*.sif' -o -name '*.tmp.*') ]]
 }
@@ -158,20 +158,20 @@ cache_count() {
 	# not a SIF, not oras://, unknown tag
 	echo "not a sif" >bad.sif
 	litho push bad.sif "oras://$REG_OPEN/sifs/img:bad"
-	[[ $status -eq 1 && $stderr == *"bad.sif"* ]]
+	[[ $status -eq 255 && $stderr == *"bad.sif"* ]]
 	litho push img.sif "docker://$REG_OPEN/sifs/img:v3"
-	[[ $status -eq 1 && $stderr == *"only oras:// references"* ]]
+	[[ $status -eq 255 && $stderr == *"only oras:// references"* ]]
 	litho pull --no-https out.sif "oras://$REG_OPEN/sifs/img:nope"
-	[[ $status -eq 1 && $stderr == *"oras://$REG_OPEN/sifs/img:nope"*"manifest unknown"* ]]
+	[[ $status -eq 255 && $stderr == *"oras://$REG_OPEN/sifs/img:nope"*"manifest unknown"* ]]
 	[[ ! -e out.sif ]]
 }
 
 @test "registry login/list/logout; Basic-auth pulls with the stored and the given credentials" {
 	litho pull --no-https a.sif "docker://$REG_BASIC/test/umoci:dup"
-	[[ $status -eq 1 && $stderr == *"$REG_BASIC"* ]]
+	[[ $status -eq 255 && $stderr == *"$REG_BASIC"* ]]
 	# a wrong password is refused at login, naming the registry and the user
 	run_split "$LITHO" registry login --no-https -u alice -p wrong "docker://$REG_BASIC"
-	[[ $status -eq 1 && $stderr == *"registry $REG_BASIC: authentication failed for user alice"* ]]
+	[[ $status -eq 255 && $stderr == *"registry $REG_BASIC: authentication failed for user alice"* ]]
 	[[ ! -e $LITHO_CONFIGDIR/registry-auth.json ]]
 	echo secret | "$LITHO" registry login --no-https -u alice --password-stdin "docker://$REG_BASIC"
 	[[ $(stat -c %a "$LITHO_CONFIGDIR/registry-auth.json") == 600 ]]
@@ -182,9 +182,9 @@ cache_count() {
 	litho registry logout "$REG_BASIC"
 	[[ $status -eq 0 ]]
 	litho registry logout "$REG_BASIC"
-	[[ $status -eq 1 && $stderr == *"not logged in to $REG_BASIC"* ]]
+	[[ $status -eq 255 && $stderr == *"not logged in to $REG_BASIC"* ]]
 	litho pull --no-https --disable-cache b.sif "docker://$REG_BASIC/test/umoci:dup"
-	[[ $status -eq 1 ]]
+	[[ $status -eq 255 ]]
 	# credentials on the command line and in the environment
 	litho pull --no-https --disable-cache --docker-username alice --docker-password secret \
 		c.sif "docker://$REG_BASIC/test/umoci:dup"
@@ -213,7 +213,7 @@ cache_count() {
 	litho cache clean -f
 	[[ $status -eq 0 && $(cache_count blob) -eq 0 ]]
 	litho cache clean -T nope
-	[[ $status -eq 2 && $stderr == *"--type 'nope'"* ]]
+	[[ $status -eq 1 && $stderr == *"--type 'nope'"* ]]
 }
 
 @test "run and exec a docker:// reference: converted once, then from the cache" {

@@ -184,10 +184,10 @@ check_missing_command() {
 @test "exec of a missing command: non-zero, message names it, root" { check_missing_command root; }
 @test "exec of a missing command: non-zero, message names it, user" { check_missing_command user; }
 
-# expect_image_error TEXT: the last lrun failed with status 1, one clear message naming the
-# image path, no usage text, no crash.
+# expect_image_error TEXT: the last lrun failed with Apptainer's fatal status 255, one clear
+# message naming the image path, no usage text, no crash.
 expect_image_error() {
-	expect_status 1 || return 1
+	expect_status 255 || return 1
 	refute_crash_output "$output$stderr" || return 1
 	[[ -z $output ]] || fail "stdout should be empty: $output" || return 1
 	expect_stderr_has "$1" || return 1
@@ -220,10 +220,10 @@ check_bad_images() {
 	done
 }
 
-@test "missing image, non-SIF file, SIF without primary partition: status 1, clear message, root" {
+@test "missing image, non-SIF file, SIF without primary partition: status 255, clear message, root" {
 	check_bad_images root
 }
-@test "missing image, non-SIF file, SIF without primary partition: status 1, clear message, user" {
+@test "missing image, non-SIF file, SIF without primary partition: status 255, clear message, user" {
 	check_bad_images user
 }
 

@@ -198,12 +198,15 @@ check_evaluator() {
 	printf '#!/bin/sh\n' >"$WORK/sb/.singularity.d/env/99-base.sh"
 	chmod -R a+rX "$WORK/sb"
 	[[ $EUID -ne 0 || $who == root ]] || chown -R "$RT_UID:$RT_GID" "$WORK/sb"
-	local c s
-	lrun "$who" exec --env FOO=bar "$WORK/sb" env
+	local c s ids
+	# $UID, $EUID and $GID are the shell variables of Apptainer's interpreter (dash has none)
+	ids=$(who_uid "$who"):$(who_uid "$who"):$(if [[ $who == root ]]; then echo 0; else echo "$RT_GID"; fi)
+	lrun "$who" exec --env FOO=bar --env 'IDS=$UID:$EUID:$GID' "$WORK/sb" env
 	expect_ok
 	c=$(sort <<<"$output")
-	[[ $c == *"PLAIN=a b"* && $c == *"LIST=a b:x"* && $c == *"FOO=bar"* ]]
-	LITHO_ACTION_SHELL=1 lrun "$who" exec --env FOO=bar "$WORK/sb" env
+	[[ $c == *"PLAIN=a b"* && $c == *"LIST=a b:x"* && $c == *"FOO=bar"* && $c == *"IDS=$ids"* &&
+		$c != *$'\nUID='* ]] || fail "C evaluator: $c" || return 1
+	LITHO_ACTION_SHELL=1 lrun "$who" exec --env FOO=bar --env 'IDS=$UID:$EUID:$GID' "$WORK/sb" env
 	expect_ok
 	s=$(sort <<<"$output")
 	if [[ $c != "$s" ]]; then
@@ -224,4 +227,95 @@ check_evaluator() {
 }
 @test "env: the C evaluator and the image's shell agree; a shell is used when needed, user" {
 	check_evaluator user
+}
+
+# APPTAINERENV_ values are evaluated by the container's shell, where UID, EUID and GID exist
+# (Apptainer's e2e apptainerEnvEval table), in the C evaluator and in the image's shell alike;
+# --no-eval passes them literally.
+check_uid_eval() {
+	local who=$1 uid
+	need "$who"
+	use_image plain
+	uid=$(who_uid "$who")
+	local -a cases=('$UID' "$uid" '"$UID"' "\"$uid\"" "'\$UID'" "'$uid'" '\$UID' '$UID'
+		'$(id -u)' "$uid" '\$(id -u)' '$(id -u)')
+	local i v want sh
+	for sh in "" 1; do
+		for ((i = 0; i < ${#cases[@]}; i += 2)); do
+			v=${cases[i]}
+			want=${cases[i + 1]}
+			LITHO_ACTION_SHELL=$sh APPTAINERENV_WHO=$v lrun "$who" exec "$IMG" sh -c 'echo "$WHO"'
+			expect_ok
+			[[ $output == "$want" ]] ||
+				fail "APPTAINERENV_WHO=$v (shell: ${sh:-no}): '$output', want '$want'" ||
+				return 1
+		done
+	done
+	APPTAINERENV_WHO='$UID' lrun "$who" exec --no-eval "$IMG" sh -c 'echo "$WHO"; env | grep -c "^UID=" || true'
+	expect_output $'$UID\n0'
+}
+
+@test "env: APPTAINERENV_X=\$UID and the like are expanded inside as in Apptainer, root" {
+	check_uid_eval root
+}
+@test "env: APPTAINERENV_X=\$UID and the like are expanded inside as in Apptainer, user" {
+	check_uid_eval user
+}
+
+check_no_env() {
+	local who=$1
+	need "$who"
+	use_image plain
+	FOO=foo BAR=bar TERM=xterm lrun "$who" exec --no-env FOO,TERM "$IMG" sh -c 'echo "[$FOO][$BAR][$TERM]"'
+	expect_ok
+	expect_output "[][bar][xterm]" || return 1
+	FOO=foo BAR=bar APPTAINER_NOENV=FOO,BAR lrun "$who" exec "$IMG" sh -c 'echo "[$FOO][$BAR]"'
+	expect_output "[][]" || return 1
+	FOO=foo APPTAINERENV_FOO=Bar lrun "$who" exec --no-env FOO "$IMG" sh -c 'echo "[$FOO]"'
+	expect_output "[Bar]"
+}
+
+@test "env: --no-env and APPTAINER_NOENV keep host variables out, APPTAINERENV_ still wins, root" {
+	check_no_env root
+}
+@test "env: --no-env and APPTAINER_NOENV keep host variables out, APPTAINERENV_ still wins, user" {
+	check_no_env user
+}
+
+check_runscript_timeout() {
+	local who=$1
+	need "$who"
+	use_image plain
+	printf 'sleep 2s\n' >"$WORK/slow.sh"
+	chmod 0644 "$WORK/slow.sh"
+	local t0=$SECONDS
+	lrun "$who" run --runscript-timeout 500ms -B "$WORK/slow.sh:/.singularity.d/env/91-slow_env.sh" \
+		"$IMG" -c true
+	expect_status 255 || return 1
+	expect_stderr_has 'FATAL:' || return 1
+	expect_stderr_has 'command "sleep 2s" was killed after 500ms timeout' || return 1
+	((SECONDS - t0 < 2)) || fail "the timeout took $((SECONDS - t0)) s" || return 1
+	no_procs_matching "sleep 2s" || return 1
+	# with a PID namespace too; a longer deadline lets the script finish
+	lrun "$who" run -p --runscript-timeout 1s -B "$WORK/slow.sh:/.singularity.d/env/91-slow_env.sh" \
+		"$IMG" -c true
+	expect_status 255 || return 1
+	expect_stderr_has 'command "sleep 2s" was killed after 1s timeout' || return 1
+	printf 'sleep 0.2\n' >"$WORK/slow.sh"
+	lrun "$who" run --runscript-timeout 1m -B "$WORK/slow.sh:/.singularity.d/env/91-slow_env.sh" \
+		"$IMG" -c 'echo done'
+	expect_ok
+	expect_output done || return 1
+	lrun "$who" run --runscript-timeout 5 "$IMG" -c true
+	expect_status 255 || return 1
+	expect_stderr_has 'time: missing unit in duration "5"' || return 1
+	lrun "$who" exec --runscript-timeout 5s "$IMG" true
+	expect_status 1
+}
+
+@test "env: --runscript-timeout kills a slow env script, Apptainer's message, 255, root" {
+	check_runscript_timeout root
+}
+@test "env: --runscript-timeout kills a slow env script, Apptainer's message, 255, user" {
+	check_runscript_timeout user
 }

@@ -142,10 +142,10 @@ check_writable_sif() {
 	need "$who"
 	use_image plain
 	lrun "$who" exec -w "$IMG" true
-	expect_status 1
+	expect_status 255
 	expect_stderr_has "$IMG is a SIF image: its SquashFS is read-only; use --writable-tmpfs, or build a sandbox"
 	lrun "$who" exec --writable --unsquash "$IMG" true
-	expect_status 1
+	expect_status 255
 	expect_stderr_has "is a SIF image"
 }
 
@@ -287,7 +287,7 @@ check_fakeroot_sif() {
 	use_image sandbox
 	run_split env TMPDIR="$(who_tmp user)" "$PYTHON" "$RT_LIB_DIR/nouserns.py" "$RT_UID" \
 		"$RT_GID" "$LITHO" exec -f "$IMG" id -u
-	expect_status 1
+	expect_status 255
 	expect_stderr_has "--fakeroot needs a user namespace: user namespaces are disabled"
 }
 

@@ -94,7 +94,7 @@ check_bind_errors() {
 	need "$who"
 	use_image plain
 	lrun "$who" exec -B "$WORK/no-such-dir:/x" "$IMG" true
-	expect_status 1
+	expect_status 255
 	refute_crash_output "$output$stderr"
 	expect_stderr_has "$WORK/no-such-dir"
 }

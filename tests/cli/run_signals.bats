@@ -230,3 +230,38 @@ check_background() {
 @test "payload leaves a background process: quick return, status 0, nothing left, user" {
 	check_background user
 }
+
+# --- the init of --pid ----------------------------------------------------------------------
+
+# check_pid_init WHO: with --pid, SIGTERM to litho reaches a payload that has no handler for it
+# (the init forwards it; PID 1 itself would not die of it), and litho exits 128 + 15 like
+# Apptainer's appinit; the init also reaps the orphans it adopts.
+check_pid_init() {
+	local who=$1 m
+	need "$who"
+	m=$(marker)
+	start_bg "$who" exec --pid "$IMG" sh -c "echo ready; exec sleep $m"
+	wait_for_file "$BG_OUT" 10 ready || { kill -KILL "$LPID"; return 1; }
+	kill -TERM "$LPID"
+	finish_bg 10
+	[[ $BG_VERDICT == "exit 143" ]] ||
+		fail "litho --pid should exit 143 after SIGTERM, but: $BG_VERDICT; $BG_TEXT" || return 1
+	no_procs_matching "sleep $m" || return 1
+	# an orphan (the inner sh's background usleep) goes to PID 1, which must reap it: the
+	# payload (sleep) never would (with --no-init the usleep stays a zombie)
+	start_bg "$who" exec --pid "$IMG" sh -c 'sh -c "usleep 100000 &"; echo ready; exec sleep 1'
+	wait_for_file "$BG_OUT" 10 ready || { kill -KILL "$LPID"; return 1; }
+	sleep 0.5
+	local zombies
+	zombies=$(grep -l ') Z' /proc/[0-9]*/stat 2>/dev/null | xargs -r grep -l '(usleep)' || true)
+	finish_bg 10
+	[[ -z $zombies ]] || fail "the orphan was not reaped: $zombies" || return 1
+	[[ $BG_VERDICT == "exit 0" ]] || fail "litho --pid: $BG_VERDICT; $BG_TEXT"
+}
+
+@test "--pid: the init forwards SIGTERM (status 143) and reaps orphans, root" {
+	check_pid_init root
+}
+@test "--pid: the init forwards SIGTERM (status 143) and reaps orphans, user" {
+	check_pid_init user
+}

@@ -558,7 +558,7 @@ EOF
 		opts="${c#*|}"
 		# shellcheck disable=SC2086
 		run_split lsif add $opts img.sif def.txt
-		if [[ $status -ne 2 || $stderr != *"$want"* ]]; then
+		if [[ $status -ne 1 || $stderr != *"$want"* ]]; then
 			echo "add $opts: status $status, stderr: $stderr" >&2
 			return 1
 		fi
@@ -568,7 +568,7 @@ EOF
 	for opts in "--descriptors 0" "--descriptors -3" "--descriptors abc" "--descriptors 99999999999"; do
 		# shellcheck disable=SC2086
 		run_split lsif new $opts new.sif
-		if [[ $status -ne 2 || $stderr != *"--descriptors"* ]]; then
+		if [[ $status -ne 1 || $stderr != *"--descriptors"* ]]; then
 			echo "new $opts: status $status, stderr: $stderr" >&2
 			return 1
 		fi
@@ -641,7 +641,7 @@ EOF
 	for c in "${cmds[@]}"; do
 		# shellcheck disable=SC2086
 		run_split "$LITHO" $c
-		if [[ $status -ne 2 || -z $stderr || -n $output ]]; then
+		if [[ $status -ne 1 || -z $stderr || -n $output ]]; then
 			echo "'litho $c': status $status, stdout: $output, stderr: $stderr" >&2
 			return 1
 		fi
