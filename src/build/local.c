@@ -216,7 +216,8 @@ static void collect_apps(build_ctx *c, app_meta *a)
 	size_t cap = 0;
 	for (tree_node *e = dir->first_child; e != NULL; e = e->next_sibling) {
 		tree_node *scif = tree_child(c->tree, e, "scif");
-		if (e->inode->type != TREE_FT_DIR || scif == NULL || scif->inode->type != TREE_FT_DIR)
+		if (e->inode->type != TREE_FT_DIR || scif == NULL ||
+		    scif->inode->type != TREE_FT_DIR)
 			continue;
 		if (a->n == cap) {
 			cap = cap ? cap * 2 : 4;
@@ -252,8 +253,8 @@ static void collect_apps(build_ctx *c, app_meta *a)
 		char **strings = a->env_strings + a->n * 32;
 		size_t n_env = 0;
 		tree_node *envdir = tree_child(c->tree, scif, "env");
-		for (tree_node *f = envdir && envdir->inode->type == TREE_FT_DIR ? envdir->first_child
-									     : NULL;
+		for (tree_node *f =
+			 envdir && envdir->inode->type == TREE_FT_DIR ? envdir->first_child : NULL;
 		     f != NULL && n_env < 16; f = f->next_sibling) {
 			if (f->name[0] != '9' || !lt_str_has_suffix(f->name, "-environment.sh"))
 				continue;

@@ -163,10 +163,10 @@ char *meta_inspect_json(const meta_inspect *in)
 					if (j > 0)
 						lt_buf_addc(&b, ',');
 					meta_add_json_string(&b, a->env[j].path,
-							   strlen(a->env[j].path));
+							     strlen(a->env[j].path));
 					lt_buf_addc(&b, ':');
 					meta_add_json_string(&b, a->env[j].content,
-							   trimmed_len(a->env[j].content));
+							     trimmed_len(a->env[j].content));
 				}
 				lt_buf_addc(&b, '}');
 				first = false;
