@@ -580,9 +580,9 @@ EOF
 	lsif new img.sif
 	cp img.sif before.sif
 	run_split lsif add --datatype 5 img.sif def.txt
-	assert_error 2 "--signhash"
+	assert_error 1 "--signhash"
 	run_split lsif add --datatype 9 img.sif def.txt
-	assert_error 2 "--sbomformat"
+	assert_error 1 "--sbomformat"
 	cmp img.sif before.sif
 }
 
@@ -593,11 +593,11 @@ EOF
 	for opts in "--parttype 1 --partarch 2" "--partfs 1 --partarch 2" "--partfs 1 --parttype 1" ""; do
 		# shellcheck disable=SC2086
 		run_split lsif add --datatype 4 $opts img.sif part.bin
-		assert_error 2 "--partfs" "--parttype" "--partarch"
+		assert_error 1 "--partfs" "--parttype" "--partarch"
 	done
 	# and partition options on another type
 	run_split lsif add --datatype 1 --partfs 1 img.sif def.txt
-	assert_error 2 "--partfs"
+	assert_error 1 "--partfs"
 	cmp img.sif before.sif
 }
 

@@ -275,14 +275,14 @@ assert_clean_dir() {
 	done
 }
 
-# assert_failed_cleanly DIR OUTNAME REF [ALLOWED...]: the last `run` failed with status 1, its
-# output is one clear error naming REF (no crash, no usage text), and DIR has no OUTNAME and no
+# assert_failed_cleanly DIR OUTNAME REF [ALLOWED...]: the last `run` failed with status 255 (a
+# fatal error, as in Apptainer), its output is one clear error naming REF (no crash, no usage text), and DIR has no OUTNAME and no
 # temporary file left.
 assert_failed_cleanly() {
 	local dir=$1 outname=$2 ref=$3
 	shift 3
-	if [[ $status -ne 1 ]]; then
-		echo "expected exit status 1, got $status; output:" >&2
+	if [[ $status -ne 255 ]]; then
+		echo "expected exit status 255, got $status; output:" >&2
 		printf '%s\n' "$output" >&2
 		return 1
 	fi
