@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "cli_sign.h"
 
 static int cmd_version(int argc, char **argv, lt_error **err)
 {
@@ -26,6 +27,9 @@ static const cli_command commands[] = {
     {"run-help", cli_cmd_run_help, "show the help of an image"},
     {"registry", cli_cmd_registry, "log in to and out of registries"},
     {"cache", cli_cmd_cache, "list and clean the image cache"},
+    {"sign", cli_cmd_sign, "add signatures to a SIF image (PEM key or OpenPGP keyring)"},
+    {"verify", cli_cmd_verify, "check the signatures of a SIF image"},
+    {"key", cli_cmd_key, "manage the OpenPGP keyring (newpair, list, import, export, remove)"},
     {"sif", cli_cmd_sif, "create, inspect and edit SIF files (like siftool)"},
     {"capability", cli_cmd_capability, "the Linux capabilities --add-caps and --drop-caps take"},
     {"oci", cli_cmd_oci, "Apptainer's OCI runtime commands (not supported)"},

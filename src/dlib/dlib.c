@@ -133,3 +133,46 @@ const struct dlib_seccomp *dlib_seccomp(void)
 		fail("libseccomp.so.2", why);
 	return t;
 }
+
+static struct dlib_gpgme gpgme_table;
+static pthread_once_t gpgme_once = PTHREAD_ONCE_INIT;
+static const char *gpgme_problem;
+
+/* Like libseccomp: only signing with or verifying OpenPGP signatures needs it. */
+static void load_gpgme(void)
+{
+	static const char *const names[] = {"libgpgme.so.11", "libgpgme.so", NULL};
+	void *lib = NULL;
+	for (size_t i = 0; names[i] != NULL && lib == NULL; i++)
+		lib = dlopen(names[i], RTLD_NOW | RTLD_LOCAL);
+	if (lib == NULL) {
+		gpgme_problem = "libgpgme.so.11 cannot be loaded (package libgpgme11)";
+		return;
+	}
+	struct dlib_gpgme *t = &gpgme_table;
+#define DLIB_LOAD_SOFT(f)                                                                          \
+	if ((t->f = (__typeof__(f) *)dlsym(lib, #f)) == NULL)                                      \
+		gpgme_problem = "libgpgme.so.11 lacks " #f " (too old?)";
+	DLIB_GPGME_FUNCTIONS(DLIB_LOAD_SOFT)
+#undef DLIB_LOAD_SOFT
+}
+
+const struct dlib_gpgme *dlib_gpgme_try(const char **why)
+{
+	pthread_once(&gpgme_once, load_gpgme);
+	if (gpgme_problem != NULL) {
+		if (why != NULL)
+			*why = gpgme_problem;
+		return NULL;
+	}
+	return &gpgme_table;
+}
+
+const struct dlib_gpgme *dlib_gpgme(void)
+{
+	const char *why = NULL;
+	const struct dlib_gpgme *t = dlib_gpgme_try(&why);
+	if (t == NULL)
+		fail("libgpgme.so.11", why);
+	return t;
+}

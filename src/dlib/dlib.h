@@ -7,7 +7,7 @@
  * callgrind: 8.3 million instructions for `litho version` against 0.5 million for bwrap). Only
  * building and pulling need them, so they are opened with dlopen() when first called.
  *
- * Include this header instead of <archive.h>, <archive_entry.h>, <openssl/evp.h>,
+ * Include this header instead of <archive.h>, <archive_entry.h>, <openssl/evp.h> (pem, x509),
  * <curl/curl.h> and <seccomp.h>: the functions litho uses keep their names (they become calls
  * through a table of pointers filled by dlsym). A library that cannot be loaded is fatal, with a
  * message naming it: it is part of the installation, like the binary itself.
@@ -20,7 +20,12 @@
 
 #include <archive.h>
 #include <archive_entry.h>
+#include <openssl/decoder.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
 /* curl.h otherwise wraps the variadic setters in type-checking macros of the same names */
 #define CURL_DISABLE_TYPECHECK
 #include <curl/curl.h>
@@ -70,7 +75,51 @@
 	X(EVP_MD_CTX_new)                                                                          \
 	X(EVP_sha256)                                                                              \
 	X(EVP_EncodeBlock)                                                                         \
-	X(EVP_DecodeBlock)
+	X(EVP_DecodeBlock)                                                                         \
+	X(BIO_free)                                                                                \
+	X(BIO_new_mem_buf)                                                                         \
+	X(BN_bn2bin)                                                                               \
+	X(BN_free)                                                                                 \
+	X(BN_num_bits)                                                                             \
+	X(ERR_clear_error)                                                                         \
+	X(ERR_error_string_n)                                                                      \
+	X(ERR_get_error)                                                                           \
+	X(EVP_DigestSign)                                                                          \
+	X(EVP_DigestSignInit)                                                                      \
+	X(EVP_DigestVerify)                                                                        \
+	X(EVP_DigestVerifyInit)                                                                    \
+	X(EVP_MD_get_size)                                                                         \
+	X(EVP_PKEY_free)                                                                           \
+	X(EVP_PKEY_get_base_id)                                                                    \
+	X(EVP_PKEY_get_bits)                                                                       \
+	X(EVP_PKEY_get_bn_param)                                                                   \
+	X(EVP_PKEY_get_octet_string_param)                                                         \
+	X(EVP_PKEY_get_raw_public_key)                                                             \
+	X(EVP_PKEY_get_utf8_string_param)                                                          \
+	X(EVP_sha224)                                                                              \
+	X(EVP_sha384)                                                                              \
+	X(EVP_sha512)                                                                              \
+	X(EVP_sha512_224)                                                                          \
+	X(EVP_sha512_256)                                                                          \
+	X(OSSL_DECODER_CTX_free)                                                                   \
+	X(OSSL_DECODER_CTX_new_for_pkey)                                                           \
+	X(OSSL_DECODER_from_bio)                                                                   \
+	X(PEM_read_bio_PrivateKey)                                                                 \
+	X(PEM_read_bio_X509)                                                                       \
+	X(X509_STORE_CTX_free)                                                                     \
+	X(X509_STORE_CTX_get_error)                                                                \
+	X(X509_STORE_CTX_init)                                                                     \
+	X(X509_STORE_CTX_new)                                                                      \
+	X(X509_STORE_add_cert)                                                                     \
+	X(X509_STORE_free)                                                                         \
+	X(X509_STORE_load_file)                                                                    \
+	X(X509_STORE_new)                                                                          \
+	X(X509_STORE_set_default_paths)                                                            \
+	X(X509_free)                                                                               \
+	X(X509_get_extended_key_usage)                                                             \
+	X(X509_get_pubkey)                                                                         \
+	X(X509_verify_cert)                                                                        \
+	X(X509_verify_cert_error_string)
 
 #define DLIB_CURL_FUNCTIONS(X)                                                                     \
 	X(curl_easy_cleanup)                                                                       \
@@ -158,14 +207,58 @@ const struct dlib_seccomp *dlib_seccomp_try(const char **why);
 #define archive_read_support_format_tar	  (dlib_archive()->archive_read_support_format_tar)
 #define archive_set_error		  (dlib_archive()->archive_set_error)
 
-#define EVP_DigestFinal_ex (dlib_crypto()->EVP_DigestFinal_ex)
-#define EVP_DigestInit_ex  (dlib_crypto()->EVP_DigestInit_ex)
-#define EVP_DigestUpdate   (dlib_crypto()->EVP_DigestUpdate)
-#define EVP_MD_CTX_free	   (dlib_crypto()->EVP_MD_CTX_free)
-#define EVP_MD_CTX_new	   (dlib_crypto()->EVP_MD_CTX_new)
-#define EVP_sha256	   (dlib_crypto()->EVP_sha256)
-#define EVP_EncodeBlock	   (dlib_crypto()->EVP_EncodeBlock)
-#define EVP_DecodeBlock	   (dlib_crypto()->EVP_DecodeBlock)
+#define EVP_DigestFinal_ex		(dlib_crypto()->EVP_DigestFinal_ex)
+#define EVP_DigestInit_ex		(dlib_crypto()->EVP_DigestInit_ex)
+#define EVP_DigestUpdate		(dlib_crypto()->EVP_DigestUpdate)
+#define EVP_MD_CTX_free			(dlib_crypto()->EVP_MD_CTX_free)
+#define EVP_MD_CTX_new			(dlib_crypto()->EVP_MD_CTX_new)
+#define EVP_sha256			(dlib_crypto()->EVP_sha256)
+#define EVP_EncodeBlock			(dlib_crypto()->EVP_EncodeBlock)
+#define EVP_DecodeBlock			(dlib_crypto()->EVP_DecodeBlock)
+#define BIO_free			(dlib_crypto()->BIO_free)
+#define BIO_new_mem_buf			(dlib_crypto()->BIO_new_mem_buf)
+#define BN_bn2bin			(dlib_crypto()->BN_bn2bin)
+#define BN_free				(dlib_crypto()->BN_free)
+#define BN_num_bits			(dlib_crypto()->BN_num_bits)
+#define ERR_clear_error			(dlib_crypto()->ERR_clear_error)
+#define ERR_error_string_n		(dlib_crypto()->ERR_error_string_n)
+#define ERR_get_error			(dlib_crypto()->ERR_get_error)
+#define EVP_DigestSign			(dlib_crypto()->EVP_DigestSign)
+#define EVP_DigestSignInit		(dlib_crypto()->EVP_DigestSignInit)
+#define EVP_DigestVerify		(dlib_crypto()->EVP_DigestVerify)
+#define EVP_DigestVerifyInit		(dlib_crypto()->EVP_DigestVerifyInit)
+#define EVP_MD_get_size			(dlib_crypto()->EVP_MD_get_size)
+#define EVP_PKEY_free			(dlib_crypto()->EVP_PKEY_free)
+#define EVP_PKEY_get_base_id		(dlib_crypto()->EVP_PKEY_get_base_id)
+#define EVP_PKEY_get_bits		(dlib_crypto()->EVP_PKEY_get_bits)
+#define EVP_PKEY_get_bn_param		(dlib_crypto()->EVP_PKEY_get_bn_param)
+#define EVP_PKEY_get_octet_string_param (dlib_crypto()->EVP_PKEY_get_octet_string_param)
+#define EVP_PKEY_get_raw_public_key	(dlib_crypto()->EVP_PKEY_get_raw_public_key)
+#define EVP_PKEY_get_utf8_string_param	(dlib_crypto()->EVP_PKEY_get_utf8_string_param)
+#define EVP_sha224			(dlib_crypto()->EVP_sha224)
+#define EVP_sha384			(dlib_crypto()->EVP_sha384)
+#define EVP_sha512			(dlib_crypto()->EVP_sha512)
+#define EVP_sha512_224			(dlib_crypto()->EVP_sha512_224)
+#define EVP_sha512_256			(dlib_crypto()->EVP_sha512_256)
+#define OSSL_DECODER_CTX_free		(dlib_crypto()->OSSL_DECODER_CTX_free)
+#define OSSL_DECODER_CTX_new_for_pkey	(dlib_crypto()->OSSL_DECODER_CTX_new_for_pkey)
+#define OSSL_DECODER_from_bio		(dlib_crypto()->OSSL_DECODER_from_bio)
+#define PEM_read_bio_PrivateKey		(dlib_crypto()->PEM_read_bio_PrivateKey)
+#define PEM_read_bio_X509		(dlib_crypto()->PEM_read_bio_X509)
+#define X509_STORE_CTX_free		(dlib_crypto()->X509_STORE_CTX_free)
+#define X509_STORE_CTX_get_error	(dlib_crypto()->X509_STORE_CTX_get_error)
+#define X509_STORE_CTX_init		(dlib_crypto()->X509_STORE_CTX_init)
+#define X509_STORE_CTX_new		(dlib_crypto()->X509_STORE_CTX_new)
+#define X509_STORE_add_cert		(dlib_crypto()->X509_STORE_add_cert)
+#define X509_STORE_free			(dlib_crypto()->X509_STORE_free)
+#define X509_STORE_load_file		(dlib_crypto()->X509_STORE_load_file)
+#define X509_STORE_new			(dlib_crypto()->X509_STORE_new)
+#define X509_STORE_set_default_paths	(dlib_crypto()->X509_STORE_set_default_paths)
+#define X509_free			(dlib_crypto()->X509_free)
+#define X509_get_extended_key_usage	(dlib_crypto()->X509_get_extended_key_usage)
+#define X509_get_pubkey			(dlib_crypto()->X509_get_pubkey)
+#define X509_verify_cert		(dlib_crypto()->X509_verify_cert)
+#define X509_verify_cert_error_string	(dlib_crypto()->X509_verify_cert_error_string)
 
 /* curl.h maps these three to themselves to check the argument count; ours take over */
 #undef curl_easy_getinfo
@@ -195,6 +288,89 @@ const struct dlib_seccomp *dlib_seccomp_try(const char **why);
 #define seccomp_release		     (dlib_seccomp()->seccomp_release)
 #define seccomp_rule_add_array	     (dlib_seccomp()->seccomp_rule_add_array)
 #define seccomp_syscall_resolve_name (dlib_seccomp()->seccomp_syscall_resolve_name)
+#endif
+
+/* dlib for GPGME: loaded on first use like the libraries of dlib.h, for the same reason (only
+ * signing and verifying with OpenPGP keys need it). Include dlib.h instead of <gpgme.h>.
+ */
+
+#include <gpgme.h>
+
+#define DLIB_GPGME_FUNCTIONS(X)                                                                    \
+	X(gpgme_check_version_internal)                                                            \
+	X(gpgme_ctx_set_engine_info)                                                               \
+	X(gpgme_data_new)                                                                          \
+	X(gpgme_data_new_from_mem)                                                                 \
+	X(gpgme_data_release)                                                                      \
+	X(gpgme_data_release_and_get_mem)                                                          \
+	X(gpgme_engine_check_version)                                                              \
+	X(gpgme_free)                                                                              \
+	X(gpgme_get_key)                                                                           \
+	X(gpgme_io_writen)                                                                         \
+	X(gpgme_key_unref)                                                                         \
+	X(gpgme_new)                                                                               \
+	X(gpgme_op_createkey)                                                                      \
+	X(gpgme_op_export)                                                                         \
+	X(gpgme_op_genkey_result)                                                                  \
+	X(gpgme_op_import)                                                                         \
+	X(gpgme_op_import_result)                                                                  \
+	X(gpgme_op_keylist_end)                                                                    \
+	X(gpgme_op_keylist_from_data_start)                                                        \
+	X(gpgme_op_keylist_next)                                                                   \
+	X(gpgme_op_sign)                                                                           \
+	X(gpgme_op_verify)                                                                         \
+	X(gpgme_op_verify_result)                                                                  \
+	X(gpgme_release)                                                                           \
+	X(gpgme_set_armor)                                                                         \
+	X(gpgme_set_passphrase_cb)                                                                 \
+	X(gpgme_set_pinentry_mode)                                                                 \
+	X(gpgme_signers_add)                                                                       \
+	X(gpgme_signers_clear)                                                                     \
+	X(gpgme_strerror)
+
+#define DLIB_POINTER(f) __typeof__(f) *f;
+struct dlib_gpgme {
+	DLIB_GPGME_FUNCTIONS(DLIB_POINTER)
+};
+#undef DLIB_POINTER
+
+/* NULL (with *why) when libgpgme cannot be loaded: an error of the command that needed it. */
+const struct dlib_gpgme *dlib_gpgme_try(const char **why);
+/* The same, fatal when it cannot be loaded (call dlib_gpgme_try first for a clean error). */
+const struct dlib_gpgme *dlib_gpgme(void);
+
+#ifndef DLIB_REAL_NAMES
+#undef gpgme_check_version
+#define gpgme_check_version_internal	 (dlib_gpgme()->gpgme_check_version_internal)
+#define gpgme_ctx_set_engine_info	 (dlib_gpgme()->gpgme_ctx_set_engine_info)
+#define gpgme_data_new			 (dlib_gpgme()->gpgme_data_new)
+#define gpgme_data_new_from_mem		 (dlib_gpgme()->gpgme_data_new_from_mem)
+#define gpgme_data_release		 (dlib_gpgme()->gpgme_data_release)
+#define gpgme_data_release_and_get_mem	 (dlib_gpgme()->gpgme_data_release_and_get_mem)
+#define gpgme_engine_check_version	 (dlib_gpgme()->gpgme_engine_check_version)
+#define gpgme_free			 (dlib_gpgme()->gpgme_free)
+#define gpgme_get_key			 (dlib_gpgme()->gpgme_get_key)
+#define gpgme_io_writen			 (dlib_gpgme()->gpgme_io_writen)
+#define gpgme_key_unref			 (dlib_gpgme()->gpgme_key_unref)
+#define gpgme_new			 (dlib_gpgme()->gpgme_new)
+#define gpgme_op_createkey		 (dlib_gpgme()->gpgme_op_createkey)
+#define gpgme_op_export			 (dlib_gpgme()->gpgme_op_export)
+#define gpgme_op_genkey_result		 (dlib_gpgme()->gpgme_op_genkey_result)
+#define gpgme_op_import			 (dlib_gpgme()->gpgme_op_import)
+#define gpgme_op_import_result		 (dlib_gpgme()->gpgme_op_import_result)
+#define gpgme_op_keylist_end		 (dlib_gpgme()->gpgme_op_keylist_end)
+#define gpgme_op_keylist_from_data_start (dlib_gpgme()->gpgme_op_keylist_from_data_start)
+#define gpgme_op_keylist_next		 (dlib_gpgme()->gpgme_op_keylist_next)
+#define gpgme_op_sign			 (dlib_gpgme()->gpgme_op_sign)
+#define gpgme_op_verify			 (dlib_gpgme()->gpgme_op_verify)
+#define gpgme_op_verify_result		 (dlib_gpgme()->gpgme_op_verify_result)
+#define gpgme_release			 (dlib_gpgme()->gpgme_release)
+#define gpgme_set_armor			 (dlib_gpgme()->gpgme_set_armor)
+#define gpgme_set_passphrase_cb		 (dlib_gpgme()->gpgme_set_passphrase_cb)
+#define gpgme_set_pinentry_mode		 (dlib_gpgme()->gpgme_set_pinentry_mode)
+#define gpgme_signers_add		 (dlib_gpgme()->gpgme_signers_add)
+#define gpgme_signers_clear		 (dlib_gpgme()->gpgme_signers_clear)
+#define gpgme_strerror			 (dlib_gpgme()->gpgme_strerror)
 #endif
 
 #endif
