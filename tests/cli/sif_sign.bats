@@ -101,6 +101,9 @@ assert_verifies() {
 	flip s.sif data.sif $((PART + 5000))
 	refute_verifies --key "$K/ed25519.pub" data.sif
 	[[ $stderr == *data.sif* ]]
+	# signing again over a changed object needs --all
+	run_split "$LITHO" sign --key "$K/rsa.pem" data.sif
+	[[ $status -eq 255 && $stderr == *--all* ]]
 	# partition architecture in object 2's descriptor
 	flip s.sif desc.sif $((DESC + DSIZE + 208))
 	refute_verifies --key "$K/ed25519.pub" desc.sif
